@@ -1,0 +1,204 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from '../db/database';
+import { DataDirectoryLockedError } from '../db/data-directory-lock';
+import { migrateToLatest } from '../db/migrate';
+import { createLogger, type Logger } from '../logger';
+import { AppError } from '../http/app-error';
+import { startServer } from '../server';
+import { ensureFirstRunSetup } from '../bootstrap';
+import { randomPassword } from '../auth/random-tokens';
+import { createUser } from '../users/user-service';
+import { createProject, findProjectById } from '../projects/project-service';
+import { createApiToken } from '../auth/api-token-service';
+import { apiTokenScopes } from '../../shared/scopes';
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  serve: {
+    summary: 'Start the server, dashboard and demo page (creates the admin and demo project on first start).',
+    usage: 'bugloop serve [--port N]',
+    options: { port: { type: 'string' } },
+    async run(values) {
+      const config = configFrom(values.port ? { PORT: String(values.port) } : {});
+      const logger = createLogger(config.logLevel);
+      const running = await startServer(config, logger);
+      const firstRun = await ensureFirstRunSetup(running.database.db, config);
+      printBanner(config, running.url, running.database, firstRun);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info(`${signal} received: finishing in-flight requests and jobs`);
+        const forced = setTimeout(() => {
+          logger.error('shutdown took over 20 s; exiting anyway');
+          process.exit(1);
+        }, 20_000);
+        forced.unref();
+        await running.close();
+        logger.info('stopped cleanly');
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+      return new Promise<number>(() => {}); // runs until a signal
+    },
+  },
+  migrate: {
+    summary: 'Apply pending database migrations and exit.',
+    usage: 'bugloop migrate',
+    options: {},
+    async run() {
+      await withDatabase(async (database, logger) => {
+        const applied = await migrateToLatest(database.db, logger);
+        console.log(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'The database is up to date.');
+      });
+      return 0;
+    },
+  },
+  'create-admin': {
+    summary: 'Create an instance administrator (a random password is printed when none is given).',
+    usage: 'bugloop create-admin --email E [--password P] [--name N]',
+    options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' } },
+    async run(values) {
+      const email = required(values, 'email');
+      const password = (values.password as string | undefined) ?? randomPassword();
+      await withDatabase(async (database) => {
+        const user = await createUser(database.db, { email, password, name: values.name as string | undefined, isInstanceAdmin: true });
+        console.log(`Created admin ${user.email}`);
+        if (!values.password) console.log(`Password (shown once): ${password}`);
+      });
+      return 0;
+    },
+  },
+  'create-project': {
+    summary: 'Create a project and print its public key (pk_…) for the widget.',
+    usage: 'bugloop create-project --name N [--origin https://app.example.com ...] [--key-prefix WEB]',
+    options: { name: { type: 'string' }, origin: { type: 'string', multiple: true }, 'key-prefix': { type: 'string' } },
+    async run(values) {
+      const name = required(values, 'name');
+      await withDatabase(async (database) => {
+        const project = await createProject(database.db, {
+          name,
+          allowedOrigins: (values.origin as string[] | undefined) ?? [],
+          keyPrefix: values['key-prefix'] as string | undefined,
+        });
+        console.log(`Created project "${project.name}"`);
+        console.log(`  id:             ${project.id}`);
+        console.log(`  defect keys:    ${project.keyPrefix}-1, ${project.keyPrefix}-2, …`);
+        console.log(`  allowed origins: ${project.allowedOrigins.join(', ') || '(none yet: browsers cannot send reports until one is added)'}`);
+        console.log(`  public key:     ${project.publicKey}`);
+      });
+      return 0;
+    },
+  },
+  token: {
+    summary: 'Manage API tokens: `token create` prints a new project token once.',
+    usage: `bugloop token create --project ID --scopes ${apiTokenScopes.slice(0, 2).join(',')} [--name N]\n  scopes: ${apiTokenScopes.join(', ')}`,
+    options: { project: { type: 'string' }, scopes: { type: 'string', multiple: true }, name: { type: 'string' } },
+    async run(values, positionals) {
+      if (positionals[0] !== 'create') throw new UsageError('Unknown token command; did you mean `bugloop token create`?');
+      const projectId = required(values, 'project');
+      const scopes = ((values.scopes as string[] | undefined) ?? []).flatMap((value) => value.split(',')).map((scope) => scope.trim()).filter(Boolean);
+      await withDatabase(async (database) => {
+        if (!(await findProjectById(database.db, projectId))) throw new AppError('not_found', `No project with id ${projectId}`);
+        const created = await createApiToken(database.db, { projectId, scopes, name: (values.name as string | undefined) ?? 'CLI token' });
+        console.log(`Token (shown once; store it as a secret): ${created.token}`);
+        console.log(`Scopes: ${created.scopes.join(', ')}`);
+      });
+      return 0;
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function configFrom(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+/** Opens the configured database, migrates it (a fresh data folder works at once), runs, closes. */
+async function withDatabase(work: (database: DatabaseHandle, logger: Logger) => Promise<void>): Promise<void> {
+  const config = configFrom();
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const target = databaseTargetFromConfig(config);
+  const database = await openDatabase(target.kind === 'pglite' ? { ...target, lockOwner: 'a bugloop command' } : target, logger);
+  try {
+    await migrateToLatest(database.db, logger);
+    await work(database, logger);
+  } finally {
+    await database.close();
+  }
+}
+
+function printBanner(config: Config, url: string, database: DatabaseHandle, firstRun: Awaited<ReturnType<typeof ensureFirstRunSetup>>): void {
+  const base = config.publicUrl.startsWith('http://localhost') ? url : config.publicUrl;
+  const lines = [
+    '',
+    `  Bugloop is running (${database.backend === 'pglite' ? `embedded PGlite in ${config.dataDirectory}` : 'PostgreSQL'})`,
+    '',
+    `  Dashboard:   ${base}/`,
+    `  Demo page:   ${base}/demo`,
+    `  Admin:       ${firstRun.admin.email}`,
+    firstRun.admin.password
+      ? `  Password:    ${firstRun.admin.password}   (shown once; set ADMIN_PASSWORD to choose it)`
+      : `  Password:    ${firstRun.admin.created ? '(from ADMIN_PASSWORD)' : '(set on first start; `bugloop create-admin` adds another admin)'}`,
+    firstRun.demoProject.publicKey ? `  Demo key:    ${firstRun.demoProject.publicKey}` : '',
+    '',
+  ];
+  console.log(lines.filter((line, index) => line !== '' || index === 0 || index === lines.length - 1 || index === 2).join('\n'));
+}
+
+function printHelp(): void {
+  console.log('Usage: bugloop <command> [options]\n\nCommands:');
+  for (const [name, command] of Object.entries(commands)) console.log(`  ${name.padEnd(16)}${command.summary}`);
+  console.log('\nRun `bugloop <command> --help` for a command\'s options. Configuration comes from the environment (see README).');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    printHelp();
+    return name ? 0 : 1;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`Unknown command "${name}".`);
+    printHelp();
+    return 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`${command.summary}\n\nUsage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    return await command.run(values, positionals);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(error as Error).message}\nUsage: ${command.usage}`);
+      return 1;
+    }
+    if (error instanceof ConfigError || error instanceof DataDirectoryLockedError) {
+      console.error(error.message);
+      return 2;
+    }
+    if (error instanceof AppError) {
+      console.error(`${error.message}${error.field ? ` (${error.field})` : ''}`);
+      return 1;
+    }
+    throw error;
+  }
+}

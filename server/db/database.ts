@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Database } from './schema';
+import { acquireDataDirectoryLock, type DataDirectoryLock } from './data-directory-lock';
+
+/** Where the data lives: an embedded PGlite folder (or memory), or a PostgreSQL server. */
+export type DatabaseTarget =
+  | { kind: 'pglite'; dataDirectory: string | 'memory'; loadDataDirectory?: Blob; lockOwner?: string }
+  | { kind: 'postgres'; url: string; poolSize?: number };
+
+/** Optional extensions found at start-up; features degrade when one is missing. */
+export interface DatabaseCapabilities {
+  trigram: boolean;
+  vector: boolean;
+}
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  backend: 'pglite' | 'postgres';
+  capabilities: DatabaseCapabilities;
+  /** Resolves when `select 1` answers within `timeoutMs`; rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
+  /** The PGlite instance, for dumping a data directory (tests, backups); absent on PostgreSQL. */
+  pglite?: import('@electric-sql/pglite').PGlite;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database behind one Kysely instance. Both backends speak through node-postgres:
+ * PostgreSQL through a `pg.Pool`, PGlite through its node-postgres adapter, so every query
+ * runs through the same driver code on both.
+ */
+export async function openDatabase(target: DatabaseTarget, logger: Logger): Promise<DatabaseHandle> {
+  return target.kind === 'pglite' ? openPglite(target, logger) : openPostgres(target, logger);
+}
+
+/** Chooses the target from configuration: PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
+export function databaseTargetFromConfig(config: {
+  databaseUrl: string | undefined;
+  dataDirectory: string;
+  databasePoolSize: number;
+}): DatabaseTarget {
+  return config.databaseUrl
+    ? { kind: 'postgres', url: config.databaseUrl, poolSize: config.databasePoolSize }
+    : { kind: 'pglite', dataDirectory: path.join(config.dataDirectory, 'pglite') };
+}
+
+function createKysely(pool: pg.Pool): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+}
+
+async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, logger: Logger): Promise<DatabaseHandle> {
+  const [{ PGlite }, { vector }, { pg_trgm }, { createPgConfig }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('@electric-sql/pglite/contrib/pg_trgm'),
+    import('@electric-sql/pglite/node-postgres'),
+  ]);
+  let lock: DataDirectoryLock | undefined;
+  let dataDirectory: string | undefined;
+  if (target.dataDirectory !== 'memory') {
+    dataDirectory = path.resolve(target.dataDirectory);
+    mkdirSync(path.dirname(dataDirectory), { recursive: true });
+    // PGlite is single-process: a second process opening the same folder would corrupt it.
+    lock = acquireDataDirectoryLock(dataDirectory, target.lockOwner ?? 'bugloop');
+  }
+  try {
+    const pglite = await PGlite.create({
+      dataDir: dataDirectory,
+      loadDataDir: target.loadDataDirectory,
+      extensions: { vector, pg_trgm },
+    });
+    await pglite.exec('create extension if not exists vector; create extension if not exists pg_trgm;');
+    const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
+    const db = createKysely(pool);
+    return {
+      db,
+      backend: 'pglite',
+      capabilities: { trigram: true, vector: true },
+      pglite,
+      ping: (timeoutMs) => ping(db, timeoutMs),
+      async close() {
+        await db.destroy();
+        await pglite.close();
+        lock?.release();
+      },
+    };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+}
+
+async function openPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }>, logger: Logger): Promise<DatabaseHandle> {
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: target.poolSize ?? 10,
+    // fail fast while the server is down, so requests answer 503 instead of hanging
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection lost; it will be replaced'));
+  const db = createKysely(pool);
+  const capabilities: DatabaseCapabilities = {
+    trigram: await tryCreateExtension(db, 'pg_trgm', logger, 'fuzzy title matching uses full-text search only'),
+    vector: await tryCreateExtension(db, 'vector', logger, 'embeddings are stored as real[] and compared in the application'),
+  };
+  return {
+    db,
+    backend: 'postgres',
+    capabilities,
+    ping: (timeoutMs) => ping(db, timeoutMs),
+    close: () => db.destroy(),
+  };
+}
+
+async function tryCreateExtension(db: Kysely<Database>, name: string, logger: Logger, fallback: string): Promise<boolean> {
+  try {
+    await sql`create extension if not exists ${sql.id(name)}`.execute(db);
+    return true;
+  } catch (error) {
+    logger.warn(`PostgreSQL extension "${name}" is not available (${(error as Error).message}); ${fallback}.`);
+    return false;
+  }
+}
+
+async function ping(db: Kysely<Database>, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      sql`select 1`.execute(db),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`database did not answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,27 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from './schema';
+import * as initial from './migrations/20261122_0001_initial';
+
+/**
+ * Migrations are listed here rather than read from the folder, so they work the same under
+ * tsx, in a bundle and in tests. Names sort by their timestamp prefix.
+ */
+const migrations: Record<string, Migration> = {
+  '20261122_0001_initial': initial,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the schema up to date; safe to call from several processes at once (advisory lock). */
+export async function migrateToLatest(db: Kysely<Database>, logger: Logger): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const applied = (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+  for (const name of applied) logger.info(`migration applied: ${name}`);
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+  }
+  return applied;
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+import { isErrorBody } from '../../shared/errors';
+import { AppError } from './app-error';
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Gives every request an id (kept from a sane incoming `X-Request-Id`, otherwise new), echoes it
+ * in the response header, and puts a child logger carrying it on `ctx.state.log`.
+ */
+export function requestContext(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = requestIdPattern.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = logger.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const line = { method: ctx.method, path: ctx.path, status: ctx.status, durationMs };
+      if (ctx.status >= 500) ctx.state.log.error(line, 'request failed');
+      else ctx.state.log.debug(line, 'request');
+    }
+  };
+}
+
+/**
+ * Maps every error to the one error body. 4xx messages are shown; 5xx are logged with the
+ * request id and answered with a generic message, so internals never leak.
+ */
+export function errorHandler(): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (caught) {
+      const error = normalizeError(caught);
+      const requestId = ctx.state.requestId as string | undefined;
+      if (error.status >= 500) {
+        (ctx.state.log ?? console).error({ err: caught }, 'unhandled error');
+      }
+      ctx.status = error.status;
+      for (const [name, value] of Object.entries(error.headers ?? {})) ctx.set(name, value);
+      ctx.body = {
+        error: {
+          code: error.code,
+          message: error.expose ? error.message : 'Something went wrong on our side. Quote the request id to support.',
+          ...(error.field ? { field: error.field } : {}),
+          ...(requestId ? { requestId } : {}),
+        },
+      };
+      if (!isErrorBody(ctx.body)) throw new Error('unreachable');
+    }
+  };
+}
+
+/** Turns anything thrown into an AppError: ours, Koa/http-errors, body parsers, database outages. */
+export function normalizeError(caught: unknown): AppError {
+  if (caught instanceof AppError) return caught;
+  const error = caught as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+  if (isDatabaseUnavailable(caught)) {
+    return new AppError('database_unavailable', 'The database is unavailable; try again shortly.', {
+      headers: { 'Retry-After': '5' },
+      cause: caught,
+    });
+  }
+  const status = error?.status ?? error?.statusCode;
+  if (status === 413 || error?.type === 'entity.too.large') return new AppError('payload_too_large', 'The request body is too large.');
+  if (status === 415) return new AppError('unsupported_media_type', error.message ?? 'Unsupported media type.');
+  if (error?.type === 'encoding.unsupported' || error?.type === 'charset.unsupported') {
+    return new AppError('unsupported_media_type', 'Unsupported content encoding or charset.');
+  }
+  if (status === 404) return new AppError('not_found', error.message ?? 'Not found');
+  if (status && status >= 400 && status < 500) {
+    return new AppError('invalid_request', error.expose === false ? 'Bad request.' : (error.message ?? 'Bad request.'));
+  }
+  return new AppError('internal_error', 'internal error', { cause: caught });
+}
+
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
+/** True for errors that mean "the database is not reachable right now" rather than a bug. */
+export function isDatabaseUnavailable(caught: unknown): boolean {
+  const error = caught as { code?: string; message?: string } | undefined;
+  if (!error) return false;
+  if (error.code && unavailableCodes.has(error.code)) return true;
+  const message = error.message ?? '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|the database system is (starting up|shutting down)|terminating connection/i.test(
+    message,
+  );
+}

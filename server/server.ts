@@ -1,0 +1,68 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type AppDependencies } from './app';
+import type { Config } from './config';
+import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from './db/database';
+import { recordServerUrlInLock } from './db/data-directory-lock';
+import { migrateToLatest } from './db/migrate';
+import type { Logger } from './logger';
+import { JobWorker } from './outbox/job-queue';
+import { registerJobHandlers } from './outbox/job-handlers';
+
+export interface RunningServer {
+  url: string;
+  server: http.Server;
+  database: DatabaseHandle;
+  jobs: JobWorker;
+  /** Stops accepting, finishes in-flight requests and jobs, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Opens and migrates the database, starts the job workers and the HTTP server. */
+export async function startServer(config: Config, logger: Logger, options: { database?: DatabaseHandle } = {}): Promise<RunningServer> {
+  const target = databaseTargetFromConfig(config);
+  const database = options.database ?? (await openDatabase(target, logger));
+  try {
+    await migrateToLatest(database.db, logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: config.jobs.pollIntervalMs });
+  const dependencies: AppDependencies = { database, logger, jobs };
+  registerJobHandlers(jobs, config, dependencies);
+  const app = createApp(config, dependencies);
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${address.port}`;
+  if (database.backend === 'pglite' && target.kind === 'pglite' && target.dataDirectory !== 'memory') {
+    recordServerUrlInLock(target.dataDirectory, url);
+  }
+  // Single-process embedded database: anything left 'running' was orphaned by the last process.
+  await jobs.start({ recoverAllRunning: database.backend === 'pglite' });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    database,
+    jobs,
+    close() {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await serverClosed;
+        await jobs.stop();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../../server/db/database';
+import { createLogger } from '../../server/logger';
+import { enqueueJob, JobWorker, PermanentJobError, RetryLaterError } from '../../server/outbox/job-queue';
+import { createTestDatabase } from '../support/test-database';
+
+let database: DatabaseHandle;
+const logger = createLogger('silent');
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database.close());
+beforeEach(async () => {
+  await database.db.deleteFrom('jobs').execute();
+});
+
+const worker = (options: Partial<ConstructorParameters<typeof JobWorker>[2]> = {}) =>
+  new JobWorker(database.db, logger, { concurrency: 4, pollIntervalMs: 20, backoffMs: () => 0, ...options });
+
+describe('job queue', () => {
+  it('stores a job once per idempotency key', async () => {
+    await enqueueJob(database.db, { kind: 'test.echo', idempotencyKey: 'same' });
+    await enqueueJob(database.db, { kind: 'test.echo', idempotencyKey: 'same' });
+    const rows = await database.db.selectFrom('jobs').selectAll().execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  it('commits handler writes together with job completion', async () => {
+    await enqueueJob(database.db, { kind: 'test.audit', payload: { action: 'hello' } });
+    const ran = await worker()
+      .register('test.audit', async (job, trx) => {
+        await trx.insertInto('auditLog').values({ action: String(job.payload.action) }).execute();
+      })
+      .drain();
+    expect(ran).toBe(1);
+    const job = await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow();
+    expect(job.state).toBe('done');
+    expect(await database.db.selectFrom('auditLog').select('action').where('action', '=', 'hello').execute()).toHaveLength(1);
+  });
+
+  it('rolls back handler writes when the handler fails, and retries', async () => {
+    await enqueueJob(database.db, { kind: 'test.flaky' });
+    let calls = 0;
+    const queue = worker().register('test.flaky', async (_job, trx) => {
+      calls += 1;
+      await trx.insertInto('auditLog').values({ action: `attempt-${calls}` }).execute();
+      if (calls < 3) throw new Error('remote said 500');
+    });
+    await queue.drain();
+    expect(calls).toBe(3);
+    const actions = (await database.db.selectFrom('auditLog').select('action').where('action', 'like', 'attempt-%').execute()).map((row) => row.action);
+    expect(actions).toEqual(['attempt-3']);
+    const job = await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'done', attempts: 3 });
+  });
+
+  it('moves a job to the dead-letter state after its last attempt, keeping the error', async () => {
+    await enqueueJob(database.db, { kind: 'test.down', maxAttempts: 2 });
+    await worker().register('test.down', async () => {
+      throw new Error('tracker is down');
+    }).drain();
+    const job = await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'dead', attempts: 2, lastError: 'tracker is down' });
+  });
+
+  it('stops at once on a permanent error', async () => {
+    await enqueueJob(database.db, { kind: 'test.bad-config' });
+    await worker().register('test.bad-config', async () => {
+      throw new PermanentJobError('project key does not exist');
+    }).drain();
+    expect(await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow()).toMatchObject({ state: 'dead', attempts: 1 });
+  });
+
+  it('honours a requested retry delay', async () => {
+    await enqueueJob(database.db, { kind: 'test.rate-limited' });
+    const before = Date.now();
+    await worker().register('test.rate-limited', async () => {
+      throw new RetryLaterError('429', 60_000);
+    }).drain();
+    const job = await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow();
+    expect(job.state).toBe('pending');
+    expect(job.runAt.getTime()).toBeGreaterThanOrEqual(before + 59_000);
+  });
+
+  it('never gives one job to two workers polling at once', async () => {
+    for (let index = 0; index < 60; index += 1) await enqueueJob(database.db, { kind: 'test.count', payload: { index } });
+    const seen: number[] = [];
+    const handler = async (job: { payload: Record<string, unknown> }) => {
+      seen.push(job.payload.index as number);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    };
+    const first = worker().register('test.count', handler);
+    const second = worker().register('test.count', handler);
+    await Promise.all([first.drain(), second.drain()]);
+    expect(seen).toHaveLength(60);
+    expect(new Set(seen).size).toBe(60);
+  });
+
+  it('reclaims jobs orphaned in the running state by a crashed process', async () => {
+    await enqueueJob(database.db, { kind: 'test.orphan' });
+    await database.db.updateTable('jobs').set({ state: 'running', lockedAt: new Date(Date.now() - 10 * 60_000), lockedBy: 'dead-process' }).execute();
+    let ran = 0;
+    const queue = worker({ leaseMs: 60_000 }).register('test.orphan', async () => {
+      ran += 1;
+    });
+    await queue.start();
+    await expect.poll(() => ran, { timeout: 5000 }).toBe(1);
+    await queue.stop();
+  });
+});
