@@ -1,4 +1,5 @@
 /** Bugloop widget loader (placeholder until the widget issue lands): keeps early calls queued. */
 type Call = [string, ...unknown[]];
-const global = window as unknown as { Bugloop?: { q?: Call[] } };
-global.Bugloop = global.Bugloop ?? { q: [] };
+const host = window as unknown as { Bugloop?: { q?: Call[] } };
+host.Bugloop = host.Bugloop ?? { q: [] };
+export {};
