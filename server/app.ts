@@ -6,6 +6,7 @@ import type { Logger } from './logger';
 import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
 import { errorHandler, requestContext } from './http/request-context';
+import { authenticate } from './http/authenticate';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 
@@ -28,8 +29,11 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
 
   app.use(requestContext(dependencies.logger));
   app.use(errorHandler());
+  app.use(authenticate(dependencies.database.db));
 
-  for (const router of [healthRoutes(dependencies.database), demoRoutes(config, dependencies)]) {
+  // Each feature exports one router; mount it here (one line each).
+  const routers = [healthRoutes(dependencies.database), demoRoutes(config, dependencies)];
+  for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
 
