@@ -32,7 +32,7 @@ function sendMultipart(report: unknown, image?: Buffer, options: { key?: string;
   const form = new FormData();
   form.set('report', JSON.stringify(report));
   if (options.key) form.set('key', options.key);
-  if (image) form.set('screenshot', new Blob([image], { type: options.imageType ?? 'image/png' }), 'screenshot.png');
+  if (image) form.set('screenshot', new Blob([new Uint8Array(image)], { type: options.imageType ?? 'image/png' }), 'screenshot.png');
   return app.request('/api/v1/reports', { method: 'POST', headers: options.key ? { origin } : { 'x-bugloop-key': publicKey, origin }, body: form });
 }
 
@@ -189,7 +189,7 @@ describe('rejecting bad input with a clear code', () => {
 
   it('400 invalid_multipart without a report field', async () => {
     const form = new FormData();
-    form.set('screenshot', new Blob([makePng(4, 4)]), 'a.png');
+    form.set('screenshot', new Blob([new Uint8Array(makePng(4, 4))]), 'a.png');
     const response = await app.request('/api/v1/reports', { method: 'POST', headers: { 'x-bugloop-key': publicKey }, body: form });
     await expectError(response, 400, 'invalid_multipart', 'report');
   });
