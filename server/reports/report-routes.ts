@@ -133,10 +133,39 @@ function rateLimited(retryAfterMs: number, who: string): AppError {
 
 /** Validates with a shared schema; the 400 names the first bad field by its dotted path. */
 export function validate<Schema extends z.ZodType>(schema: Schema, value: unknown): z.output<Schema> {
+  const badText = findInvalidText(value, '');
+  if (badText !== undefined) {
+    throw new AppError('invalid_report', `${badText || '(body)'}: contains characters that are not valid text (NUL or a lone surrogate)`, { field: badText });
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue.path.join('.') || '(body)';
   const message = issue.code === 'invalid_type' && issue.message.includes('received undefined') ? 'is required' : issue.message;
   throw new AppError('invalid_report', `${field}: ${message}`, { field });
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL characters or lone UTF-16 surrogates (JSON allows
+ * both as escapes). Finds the first such string (or key) and returns its path.
+ */
+function findInvalidText(value: unknown, path: string, depth = 0): string | undefined {
+  if (depth > 64) return undefined; // the schema rejects such depth anyway
+  if (typeof value === 'string') return value.includes('\u0000') || !value.isWellFormed() ? path : undefined;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index += 1) {
+      const found = findInvalidText(value[index], path ? `${path}.${index}` : String(index), depth + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = path ? `${path}.${key}` : key;
+      if (key.includes('\u0000') || !key.isWellFormed()) return childPath;
+      const found = findInvalidText(child, childPath, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }

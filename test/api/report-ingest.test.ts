@@ -139,6 +139,12 @@ describe('rejecting bad input with a clear code', () => {
     await expectError(response, 400, 'invalid_json');
   });
 
+  // Regression: found by the fuzz test; PostgreSQL refused these strings and the server answered 500.
+  it('400 invalid_report for a NUL character or a lone surrogate, naming the field', async () => {
+    await expectError(await sendJson(`{"id":"${randomUUID()}","description":"a\\u0000b"}`), 400, 'invalid_report', 'description');
+    await expectError(await sendJson(`{"id":"${randomUUID()}","description":"x","metadata":{"k":"\\ud800"}}`), 400, 'invalid_report', 'metadata.k');
+  });
+
   it('401 invalid_project_key without a key or with an unknown one', async () => {
     await expectError(await sendJson(minimal(), { 'x-bugloop-key': '' }), 401, 'invalid_project_key');
     await expectError(await sendJson(minimal(), { 'x-bugloop-key': 'pk_doesnotexist000000' }), 401, 'invalid_project_key');
