@@ -28,6 +28,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
   const perKey = new RateLimiter(config.rateLimits.perKeyPerMinute, 60_000);
   const perIp = new RateLimiter(config.rateLimits.perIpPerMinute, 60_000);
   const spamGuard = new SpamGuard();
+  const projectsByKey = new ProjectKeyCache(db);
   const router = new Router();
 
   router.options('/api/v1/reports', async (ctx) => {
@@ -84,7 +85,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
 
   async function resolveProject(key: string, ctx: Context): Promise<Project> {
     if (!key) throw new AppError('invalid_project_key', 'Send the project’s public key in the X-Bugloop-Key header (or a "key" field)');
-    const project = publicKeyPattern.test(key) ? await findProjectByPublicKey(db, key) : undefined;
+    const project = publicKeyPattern.test(key) ? await projectsByKey.get(key) : undefined;
     if (!project) throw new AppError('invalid_project_key', 'Unknown project key');
     const origin = ctx.get('origin');
     if (origin && !project.allowedOrigins.includes(origin)) {
@@ -168,4 +169,27 @@ function findInvalidText(value: unknown, path: string, depth = 0): string | unde
     }
   }
   return undefined;
+}
+
+/**
+ * Public keys are looked up on every report; a few seconds of caching saves a query per report.
+ * A project's origins or archival take effect within `ttlMs`.
+ */
+class ProjectKeyCache {
+  private readonly entries = new Map<string, { project: Project | undefined; expiresAt: number }>();
+
+  constructor(
+    private readonly db: AppDependencies['database']['db'],
+    private readonly ttlMs = 5000,
+  ) {}
+
+  async get(key: string): Promise<Project | undefined> {
+    const now = Date.now();
+    const cached = this.entries.get(key);
+    if (cached && cached.expiresAt > now) return cached.project;
+    const project = await findProjectByPublicKey(this.db, key);
+    if (this.entries.size > 10_000) this.entries.clear();
+    this.entries.set(key, { project, expiresAt: now + this.ttlMs });
+    return project;
+  }
 }
