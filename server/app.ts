@@ -7,6 +7,7 @@ import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
 import { errorHandler, requestContext } from './http/request-context';
 import { authenticate } from './http/authenticate';
+import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
@@ -29,6 +30,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   const dashboardAssets = loadAssetFolder(path.join(dist, 'dashboard'));
 
   app.use(requestContext(dependencies.logger));
+  app.use(securityHeaders({ https: config.publicUrl.startsWith('https://'), widgetPaths: (path) => widgetAssets.has(path) }));
   app.use(errorHandler());
   app.use(authenticate(dependencies.database.db));
 
