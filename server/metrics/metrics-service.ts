@@ -1,6 +1,7 @@
 import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
+import { isUuid } from '../projects/project-service';
 import {
   type ComponentDensity,
   type Ratio,
@@ -59,15 +60,9 @@ export interface MetricsQueryInput {
   tz?: string;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const maximumWindowDays = 3660;
 /** Lists inside a metric (defects behind a figure) stop here; the counts are always complete. */
 export const listLimit = 100;
-
-/** Whether text is a uuid (anything else can never name a row, and must not reach a uuid cast). */
-export function isUuid(text: string): boolean {
-  return uuidPattern.test(text);
-}
 
 /**
  * Parses an instant: a calendar day (YYYY-MM-DD, in `timeZone`; `edge` says whether the day's
@@ -135,7 +130,7 @@ export async function resolveMetricsQuery(db: Kysely<Database>, projectId: strin
  * Fills the transaction's `metric_scope` temp table: every defect that existed at `asOf` and
  * was not merged away by then, with its state at that instant. Dropped at commit.
  */
-async function createScope(trx: Transaction<Database>, projectId: string, asOf: Date, component: string | null): Promise<void> {
+export async function createScope(trx: Transaction<Database>, projectId: string, asOf: Date, component: string | null): Promise<void> {
   await sql`
     create temp table metric_scope on commit drop as
     select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,

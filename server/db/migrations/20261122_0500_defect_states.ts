@@ -37,6 +37,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
     create index defect_states_project_time on defect_states (project_id, valid_to, valid_from);
     create index defect_states_current on defect_states (project_id) where valid_to = 'infinity';
+    -- entries into a done status, for "resolved per week"
+    create index defect_states_resolutions on defect_states (project_id, valid_from) where is_done and resolved_at = valid_from;
   `.execute(db);
 
   await sql`
