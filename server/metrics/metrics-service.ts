@@ -139,7 +139,6 @@ export async function createScope(trx: Transaction<Database>, projectId: string,
     where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
       ${component ? sql`and component = ${component}` : sql``}
   `.execute(trx);
-  await sql`analyze metric_scope`.execute(trx);
 }
 
 /** Leakage of one release with the release named. */
@@ -208,18 +207,31 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       : ratio(sum(leakageRows.rows.map((row) => row.escaped)), sum(leakageRows.rows.map((row) => row.found)));
 
     const escapedRows = await sql<{ escaped: number; covered: number; ineffective: number; ineffectiveDefects: IneffectiveTest[] | null }>`
-      with escaped as (
-        select m.defect_id,
-          exists (select 1 from defect_test_links l where l.defect_id = m.defect_id and l.created_at <= ${asOf}) as covered,
-          -- linked tests that passed on the defect's release before the defect was found
-          (select array_agg(distinct c.key order by c.key)
-             from defect_test_links l
-             join test_cases c on c.id = l.test_case_id
-             where l.defect_id = m.defect_id and l.created_at <= ${asOf} and m.release_id is not null
-               and exists (select 1 from test_results r join test_runs u on u.id = r.test_run_id
-                           where r.test_case_id = l.test_case_id and r.status = 'passed' and u.release_id = m.release_id
-                             and r.created_at <= m.created_at)) as ineffective_tests
-        from metric_scope m
+      with links as (
+        select l.defect_id, l.test_case_id from defect_test_links l
+        join metric_scope m on m.defect_id = l.defect_id
+        where m.origin = 'field' and l.created_at <= ${asOf}
+      ),
+      -- when each test case first passed on each release (set-based: one pass over the results)
+      first_passes as (
+        select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at
+        from test_results r join test_runs u on u.id = r.test_run_id
+        where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
+          and r.test_case_id in (select test_case_id from links)
+        group by 1, 2
+      ),
+      ineffective as (
+        -- linked tests that passed on the defect's release before the defect was found
+        select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
+        from links l
+        join metric_scope m on m.defect_id = l.defect_id
+        join first_passes p on p.test_case_id = l.test_case_id and p.release_id = m.release_id and p.first_passed_at <= m.created_at
+        join test_cases c on c.id = l.test_case_id
+        group by l.defect_id
+      ),
+      escaped as (
+        select m.defect_id, m.defect_id in (select defect_id from links) as covered, i.test_case_keys as ineffective_tests
+        from metric_scope m left join ineffective i on i.defect_id = m.defect_id
         where m.origin = 'field' ${inRelease}
       )
       select count(*)::int as escaped, count(*) filter (where covered)::int as covered,
