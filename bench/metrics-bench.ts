@@ -6,7 +6,8 @@
  *
  * PGlite (embedded, in a temporary folder) by default; PostgreSQL when DATABASE_URL is set
  * (a fresh database is created next to it and dropped afterwards).
- * Options (environment): BENCH_DEFECTS (default 100000), BENCH_REQUESTS per shape (default 30).
+ * Options (environment): BENCH_DEFECTS (default 100000), BENCH_REQUESTS per shape (default 30),
+ * BENCH_KEEP=1 keeps the PostgreSQL database, BENCH_REUSE=<database> measures a kept one again.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,12 @@ const logger = createLogger('silent');
 
 async function openBenchDatabase(): Promise<{ database: DatabaseHandle; label: string; cleanup: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
+  if (url && process.env.BENCH_REUSE) {
+    const parsed = new URL(url);
+    parsed.pathname = `/${process.env.BENCH_REUSE}`;
+    const database = await openDatabase({ kind: 'postgres', url: parsed.toString(), poolSize: 10 }, logger);
+    return { database, label: `PostgreSQL (${parsed.host}, reused ${process.env.BENCH_REUSE})`, cleanup: () => database.close() };
+  }
   if (url) {
     const name = `bugloop_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: url });
@@ -203,7 +210,10 @@ async function main(): Promise<void> {
   try {
     console.log(`bench:metrics on ${label}`);
     await timed('migrate', () => migrateToLatest(database.db, logger));
-    const projectId = await seed(database);
+    const reused = process.env.BENCH_REUSE
+      ? await database.db.selectFrom('projects').select('id').where('keyPrefix', '=', 'BEN').executeTakeFirst()
+      : undefined;
+    const projectId = reused?.id ?? (await seed(database));
     const counts = await sql<{ defects: number; events: number; states: number }>`
       select (select count(*) from defects where project_id = ${projectId})::int as defects,
              (select count(*) from defect_events where project_id = ${projectId})::int as events,
@@ -245,7 +255,9 @@ async function main(): Promise<void> {
       worst = Math.max(worst, p95);
       console.log(`  ${name.padEnd(46)} ${percentile(times, 0.5).toFixed(1).padStart(6)} ms ${p95.toFixed(1).padStart(6)} ms`);
     }
-    console.log(`\n  worst p95: ${worst.toFixed(1)} ms (target <= 200 ms: ${worst <= 200 ? 'met' : 'NOT met'}) on ${label}`);
+    const load = os.loadavg().map((value) => value.toFixed(1)).join(' ');
+    console.log(`\n  load average during the run: ${load} on ${os.cpus().length} CPUs`);
+    console.log(`  worst p95: ${worst.toFixed(1)} ms (target <= 200 ms: ${worst <= 200 ? 'met' : 'NOT met'}) on ${label}`);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   } finally {

@@ -126,21 +126,6 @@ export async function resolveMetricsQuery(db: Kysely<Database>, projectId: strin
   return { projectId, asOf, from, to, timeZone, release, component };
 }
 
-/**
- * Fills the transaction's `metric_scope` temp table: every defect that existed at `asOf` and
- * was not merged away by then, with its state at that instant. Dropped at commit.
- */
-export async function createScope(trx: Transaction<Database>, projectId: string, asOf: Date, component: string | null): Promise<void> {
-  await sql`
-    create temp table metric_scope on commit drop as
-    select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
-           reopen_count, resolved_at, first_resolved_at
-    from defect_states
-    where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
-      ${component ? sql`and component = ${component}` : sql``}
-  `.execute(trx);
-}
-
 /** Leakage of one release with the release named. */
 export interface ReleaseLeakage extends Ratio {
   releaseId: string;
@@ -181,178 +166,223 @@ export interface MetricsReport {
   };
 }
 
-const releaseCondition = (release: ReleaseSummary | null): RawBuilder<unknown> =>
-  release ? sql`and release_id = ${release.id}` : sql``;
+/** One row of the scope summary: counted defects grouped by everything the snapshot metrics need. */
+export interface ScopeSummaryRow {
+  releaseId: string | null;
+  component: string | null;
+  origin: string;
+  isDone: boolean;
+  /** Index into `ageBuckets` for open defects; null for done ones. */
+  ageBucket: number | null;
+  /** Inside the `release` filter (always true without one). */
+  inRelease: boolean;
+  defects: number;
+  /** Resolved at least once, first resolution inside the window. */
+  resolved: number;
+  reopened: number;
+  reopens: number;
+}
 
-/** Computes every metric of the request in one read-only transaction over one snapshot. */
+/** The snapshot metrics from the grouped scope: pure, so the SQL stays one pass. */
+export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
+  const byRelease = new Map<string | null, { escaped: number; found: number }>();
+  const selected = { escaped: 0, found: 0, resolved: 0, reopened: 0, reopens: 0, open: 0 };
+  const ageCounts = ageBuckets.map(() => 0);
+  const perComponent = new Map<string | null, number>();
+  for (const row of rows) {
+    const escaped = row.origin === 'field' ? row.defects : 0;
+    const entry = byRelease.get(row.releaseId) ?? { escaped: 0, found: 0 };
+    entry.escaped += escaped;
+    entry.found += row.defects;
+    byRelease.set(row.releaseId, entry);
+    if (!row.inRelease) continue;
+    selected.escaped += escaped;
+    selected.found += row.defects;
+    selected.resolved += row.resolved;
+    selected.reopened += row.reopened;
+    selected.reopens += row.reopens;
+    if (!row.isDone && row.ageBucket !== null) {
+      ageCounts[row.ageBucket] += row.defects;
+      selected.open += row.defects;
+    }
+    perComponent.set(row.component, (perComponent.get(row.component) ?? 0) + row.defects);
+  }
+  return { byRelease, selected, ageCounts, perComponent };
+}
+
+/**
+ * Computes every metric of the request from one snapshot: one statement whose materialized
+ * `scope` CTE is read by every metric, with small lookups (releases, test cases, settings) beside
+ * it. `work_mem` is raised for that statement only, so its sorts of ~100k rows stay in memory.
+ */
 export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery): Promise<MetricsReport> {
   const { projectId, asOf, from, release, timeZone } = query;
   const windowEnd = query.to ?? asOf;
-  return db.transaction().execute(async (trx) => {
-    await createScope(trx, projectId, asOf, query.component);
-    const inRelease = releaseCondition(release);
-    const inWindow = (column: string) => sql`and ${sql.ref(column)} <= ${windowEnd} ${from ? sql`and ${sql.ref(column)} >= ${from}` : sql``}`;
+  const windowStart = from ?? new Date(0);
+  const inWindow = (column: string) => sql`${sql.ref(column)} between ${windowStart} and ${windowEnd}`;
+  // Without `from`, throughput shows the 12 ISO weeks ending with the week of the window's end.
+  const throughputStart = from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
+  const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
 
-    const releases = await orderedReleases(trx, projectId);
-    const leakageRows = await sql<{ releaseId: string | null; escaped: number; found: number }>`
-      select release_id, count(*) filter (where origin = 'field')::int as escaped, count(*)::int as found
-      from metric_scope group by release_id
-    `.execute(trx);
-    const leakageByReleaseId = new Map(leakageRows.rows.map((row) => [row.releaseId, row]));
-    const leakageByRelease = releases
-      .filter((entry) => leakageByReleaseId.has(entry.id))
-      .map((entry) => ({ releaseId: entry.id, version: entry.version, ...ratio(leakageByReleaseId.get(entry.id)!.escaped, leakageByReleaseId.get(entry.id)!.found) }));
-    const selectedLeakage = release
-      ? ratio(leakageByReleaseId.get(release.id)?.escaped ?? 0, leakageByReleaseId.get(release.id)?.found ?? 0)
-      : ratio(sum(leakageRows.rows.map((row) => row.escaped)), sum(leakageRows.rows.map((row) => row.found)));
-
-    const escapedRows = await sql<{ escaped: number; covered: number; ineffective: number; ineffectiveDefects: IneffectiveTest[] | null }>`
-      with links as (
-        select l.defect_id, l.test_case_id from defect_test_links l
-        join metric_scope m on m.defect_id = l.defect_id
-        where m.origin = 'field' and l.created_at <= ${asOf}
-      ),
-      -- when each test case first passed on each release (set-based: one pass over the results)
-      first_passes as (
-        select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at
-        from test_results r join test_runs u on u.id = r.test_run_id
-        where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
-          and r.test_case_id in (select test_case_id from links)
-        group by 1, 2
-      ),
-      ineffective as (
-        -- linked tests that passed on the defect's release before the defect was found
-        select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
-        from links l
-        join metric_scope m on m.defect_id = l.defect_id
-        join first_passes p on p.test_case_id = l.test_case_id and p.release_id = m.release_id and p.first_passed_at <= m.created_at
-        join test_cases c on c.id = l.test_case_id
-        group by l.defect_id
-      ),
-      escaped as (
-        select m.defect_id, m.defect_id in (select defect_id from links) as covered, i.test_case_keys as ineffective_tests
-        from metric_scope m left join ineffective i on i.defect_id = m.defect_id
-        where m.origin = 'field' ${inRelease}
-      )
-      select count(*)::int as escaped, count(*) filter (where covered)::int as covered,
-             count(*) filter (where ineffective_tests is not null)::int as ineffective,
-             (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.ineffective_tests) order by listed.number)
-                from (select e.defect_id, d.key, d.number, e.ineffective_tests from escaped e join defects d on d.id = e.defect_id
-                      where e.ineffective_tests is not null order by d.number limit ${listLimit}) listed) as ineffective_defects
-      from escaped
-    `.execute(trx);
-    const escapedCounts = escapedRows.rows[0];
-
-    const mttrRows = await sql<{ bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }>`
-      select grouping(severity) as by_severity, grouping(component) as by_component, severity, component, count(*)::int as count,
-             sum(hours)::float8 as total_hours, percentile_cont(0.5) within group (order by hours)::float8 as median_hours
+  const snapshot = sql<{
+    summary: ScopeSummaryRow[] | null;
+    mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
+    escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+    throughput: { week: string; start: string; created: number; resolved: number }[];
+    duplicates: { reports: number; defects: number };
+  }>`
+    with scope as materialized (
+      select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
+             reopen_count, resolved_at, first_resolved_at,
+             ${release ? sql`found_in_release_id is not distinct from ${release.id}::uuid` : sql`true`} as in_release
+      from defect_states
+      where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
+        ${query.component ? sql`and component = ${query.component}` : sql``}
+    ),
+    summary as (
+      select release_id as "releaseId", component, origin, is_done as "isDone",
+             case when not is_done then width_bucket(extract(epoch from ${asOf}::timestamptz - created_at)::float8 / 86400,
+                                                     ${sql.raw(`array[${ageBucketThresholds.join(',')}]::float8[]`)}) end as "ageBucket",
+             in_release as "inRelease", count(*)::int as defects,
+             count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')})::int as resolved,
+             count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')} and reopen_count > 0)::int as reopened,
+             coalesce(sum(reopen_count) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')}), 0)::int as reopens
+      from scope group by 1, 2, 3, 4, 5, 6
+    ),
+    mttr as (
+      select grouping(severity) as "bySeverity", grouping(component) as "byComponent", severity, component, count(*)::int as count,
+             sum(hours)::float8 as "totalHours", percentile_cont(0.5) within group (order by hours)::float8 as "medianHours"
       from (
         select severity, component, extract(epoch from resolved_at - created_at)::float8 / 3600 as hours
-        from metric_scope
-        where status in (${sql.join(repairedStatuses.map((status) => sql`${status}`))}) ${inRelease} ${inWindow('resolved_at')}
+        from scope where in_release and status in (${repaired}) and ${inWindow('resolved_at')}
       ) repaired
       group by grouping sets ((), (severity), (component))
-    `.execute(trx);
-    const toRepairTime = (row: (typeof mttrRows.rows)[number] | undefined) => repairTime(row?.totalHours ?? 0, row?.count ?? 0, row?.medianHours ?? null);
-    // grouping(x) = 1 means "rolled up over x": the severity rows roll up component and vice versa
-    const overall = mttrRows.rows.find((row) => row.bySeverity === 1 && row.byComponent === 1);
-    const bySeverity = mttrRows.rows
-      .filter((row) => row.bySeverity === 0)
-      .sort((a, b) => severityRank(a.severity) - severityRank(b.severity))
-      .map((row) => ({ severity: row.severity, ...toRepairTime(row) }));
-    const byComponent = mttrRows.rows
-      .filter((row) => row.byComponent === 0)
-      .sort((a, b) => (a.component ?? '\uffff').localeCompare(b.component ?? '\uffff'))
-      .map((row) => ({ component: row.component, ...toRepairTime(row) }));
-
-    const reopen = await sql<{ reopened: number; resolved: number; reopens: number }>`
-      select count(*) filter (where reopen_count > 0)::int as reopened, count(*)::int as resolved, coalesce(sum(reopen_count), 0)::int as reopens
-      from metric_scope where first_resolved_at is not null ${inRelease} ${inWindow('first_resolved_at')}
-    `.execute(trx);
-
-    const ageRows = await sql<{ bucket: number; count: number }>`
-      select width_bucket(extract(epoch from ${asOf}::timestamptz - created_at)::float8 / 86400, ${sql.raw(`array[${ageBucketThresholds.join(',')}]::float8[]`)}) as bucket,
-             count(*)::int as count
-      from metric_scope where not is_done ${inRelease}
+    ),
+    links as (
+      select l.defect_id, l.test_case_id from defect_test_links l
+      join scope m on m.defect_id = l.defect_id
+      where m.origin = 'field' and m.in_release and l.created_at <= ${asOf}
+    ),
+    -- when each linked test case first passed on each release (one pass over their results)
+    first_passes as (
+      select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at
+      from test_results r join test_runs u on u.id = r.test_run_id
+      where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
+        and r.test_case_id in (select test_case_id from links)
+      group by 1, 2
+    ),
+    ineffective as (
+      -- linked tests that passed on the defect's release before the defect was found
+      select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
+      from links l
+      join scope m on m.defect_id = l.defect_id
+      join first_passes p on p.test_case_id = l.test_case_id and p.release_id = m.release_id and p.first_passed_at <= m.created_at
+      join test_cases c on c.id = l.test_case_id
+      group by l.defect_id
+    ),
+    escaped as (
+      select m.defect_id, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
+      from scope m left join ineffective i on i.defect_id = m.defect_id
+      where m.origin = 'field' and m.in_release
+    ),
+    weeks as (
+      select generate_series(date_trunc('week', ${throughputStart}::timestamptz at time zone ${timeZone}),
+                             date_trunc('week', ${windowEnd}::timestamptz at time zone ${timeZone}), interval '1 week') as week_start
+    ),
+    created_weeks as (
+      select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
+      from scope where in_release and created_at >= ${throughputStart} and ${inWindow('created_at')}
       group by 1
-    `.execute(trx);
-    const ageCounts = new Map(ageRows.rows.map((row) => [row.bucket, row.count]));
-
-    const defectsPerComponent = await sql<{ component: string | null; count: number }>`
-      select component, count(*)::int as count from metric_scope where true ${inRelease} group by component
-    `.execute(trx);
-    const testCasesPerComponent = await sql<{ component: string | null; count: number }>`
-      select component, count(*)::int as count from test_cases
-      where project_id = ${projectId} and created_at <= ${asOf} and (archived_at is null or archived_at > ${asOf})
-        ${query.component ? sql`and component = ${query.component}` : sql``}
-      group by component
-    `.execute(trx);
-    const project = await trx.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow();
-    const density = componentDensity(
-      new Map(defectsPerComponent.rows.map((row) => [row.component, row.count])),
-      new Map(testCasesPerComponent.rows.map((row) => [row.component, row.count])),
-      componentSizesFromSettings(project.settings),
-    );
-
-    // Without `from`, throughput shows the 12 ISO weeks ending with the week of the window's end.
-    const throughputStart = from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
-    const throughput = await sql<{ week: string; start: string; created: number; resolved: number }>`
-      with weeks as (
-        select generate_series(date_trunc('week', ${throughputStart}::timestamptz at time zone ${timeZone}),
-                               date_trunc('week', ${windowEnd}::timestamptz at time zone ${timeZone}), interval '1 week') as week_start
-      ),
-      created as (
-        select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
-        from metric_scope where created_at >= ${from ?? new Date(0)} and created_at <= ${windowEnd} ${inRelease}
-        group by 1
-      ),
-      resolved as (
-        select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start, count(*)::int as count
-        from defect_states s join metric_scope m on m.defect_id = s.defect_id
-        where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
-          and s.valid_from >= ${from ?? new Date(0)} and s.valid_from <= ${windowEnd} ${release ? sql`and m.release_id = ${release.id}` : sql``}
-        group by 1
-      )
-      select to_char(w.week_start, 'IYYY-"W"IW') as week, to_char(w.week_start, 'YYYY-MM-DD') as start,
-             coalesce(c.count, 0) as created, coalesce(r.count, 0) as resolved
-      from weeks w left join created c on c.week_start = w.week_start left join resolved r on r.week_start = w.week_start
-      order by w.week_start
-    `.execute(trx);
-
-    const duplicates = await sql<{ reports: number; defects: number }>`
+    ),
+    resolved_weeks as (
+      select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start, count(*)::int as count
+      from defect_states s join scope m on m.defect_id = s.defect_id
+      where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from and m.in_release
+        and s.valid_from >= ${throughputStart} and ${inWindow('s.valid_from')}
+      group by 1
+    ),
+    duplicates as (
       select count(*)::int as reports, count(distinct r.defect_id)::int as defects
-      from reports r join metric_scope m on m.defect_id = r.defect_id
-      where r.project_id = ${projectId} ${inWindow('r.received_at')} ${release ? sql`and m.release_id = ${release.id}` : sql``}
-    `.execute(trx);
-    const { reports, defects } = duplicates.rows[0];
+      from reports r join scope m on m.defect_id = r.defect_id
+      where r.project_id = ${projectId} and m.in_release and ${inWindow('r.received_at')}
+    )
+    select
+      (select json_agg(summary) from summary) as summary,
+      (select json_agg(mttr) from mttr) as mttr,
+      (select json_build_object(
+          'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
+          'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
+                      from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
+                            where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
+       from escaped) as escaped,
+      (select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
+                                         'created', coalesce(c.count, 0), 'resolved', coalesce(r.count, 0)) order by w.week_start)
+       from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput,
+      (select row_to_json(duplicates) from duplicates) as duplicates
+  `;
 
-    const openCount = sum(ageRows.rows.map((row) => row.count));
-    return {
-      projectId,
-      asOf: asOf.toISOString(),
-      timeZone,
-      filters: { release, component: query.component, from: from?.toISOString() ?? null, to: query.to?.toISOString() ?? null },
-      metrics: {
-        defectLeakage: selectedLeakage,
-        defectDetectionPercentage: complement(selectedLeakage),
-        leakageByRelease,
-        escapedWithoutCoverage: ratio(escapedCounts.escaped - escapedCounts.covered, escapedCounts.escaped),
-        ineffectiveTests: { ...ratio(escapedCounts.ineffective, escapedCounts.covered), defects: escapedCounts.ineffectiveDefects ?? [] },
-        mttr: { overall: toRepairTime(overall), bySeverity, byComponent },
-        reopenRate: { ...ratio(reopen.rows[0].reopened, reopen.rows[0].resolved), reopens: reopen.rows[0].reopens },
-        defectAge: {
-          open: openCount,
-          buckets: ageBuckets.map((bucket, index) => ({ ...bucket, count: ageCounts.get(index) ?? 0 })),
-        },
-        density,
-        throughput: { weeks: throughput.rows },
-        reportsPerDefect: ratio(reports, defects),
-        duplicateRate: ratio(reports - defects, reports),
-      },
-    };
-  });
-}
+  const [snapshotResult, releases, testCasesPerComponent, project] = await Promise.all([
+    db.transaction().execute(async (trx) => {
+      await sql`set local work_mem = '64MB'`.execute(trx);
+      return snapshot.execute(trx);
+    }),
+    orderedReleases(db, projectId),
+    db
+      .selectFrom('testCases')
+      .select(['component', (eb) => eb.fn.countAll<number>().as('count')])
+      .where('projectId', '=', projectId)
+      .where('createdAt', '<=', asOf)
+      .where((eb) => eb.or([eb('archivedAt', 'is', null), eb('archivedAt', '>', asOf)]))
+      .$if(Boolean(query.component), (builder) => builder.where('component', '=', query.component))
+      .groupBy('component')
+      .execute(),
+    db.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow(),
+  ]);
+  const result = snapshotResult.rows[0];
+  const { byRelease, selected, ageCounts, perComponent } = summarizeScope(result.summary ?? []);
 
-function sum(values: number[]): number {
-  return values.reduce((total, value) => total + value, 0);
+  const leakageByRelease = releases
+    .filter((entry) => byRelease.has(entry.id))
+    .map((entry) => ({ releaseId: entry.id, version: entry.version, ...ratio(byRelease.get(entry.id)!.escaped, byRelease.get(entry.id)!.found) }));
+  const selectedLeakage = ratio(selected.escaped, selected.found);
+
+  const mttrRows = result.mttr ?? [];
+  const toRepairTime = (row: (typeof mttrRows)[number] | undefined) => repairTime(row?.totalHours ?? 0, row?.count ?? 0, row?.medianHours ?? null);
+  // grouping(x) = 1 means "rolled up over x": the severity rows roll up component and vice versa
+  const overall = mttrRows.find((row) => row.bySeverity === 1 && row.byComponent === 1);
+  const bySeverity = mttrRows
+    .filter((row) => row.bySeverity === 0)
+    .sort((a, b) => severityRank(a.severity) - severityRank(b.severity))
+    .map((row) => ({ severity: row.severity, ...toRepairTime(row) }));
+  const byComponent = mttrRows
+    .filter((row) => row.byComponent === 0)
+    .sort((a, b) => (a.component ?? '\uffff').localeCompare(b.component ?? '\uffff'))
+    .map((row) => ({ component: row.component, ...toRepairTime(row) }));
+
+  const density = componentDensity(
+    perComponent,
+    new Map(testCasesPerComponent.map((row) => [row.component, Number(row.count)])),
+    componentSizesFromSettings(project.settings),
+  );
+  const { escaped, duplicates } = result;
+  return {
+    projectId,
+    asOf: asOf.toISOString(),
+    timeZone,
+    filters: { release, component: query.component, from: from?.toISOString() ?? null, to: query.to?.toISOString() ?? null },
+    metrics: {
+      defectLeakage: selectedLeakage,
+      defectDetectionPercentage: complement(selectedLeakage),
+      leakageByRelease,
+      escapedWithoutCoverage: ratio(escaped.escaped - escaped.covered, escaped.escaped),
+      ineffectiveTests: { ...ratio(escaped.ineffective, escaped.covered), defects: escaped.defects ?? [] },
+      mttr: { overall: toRepairTime(overall), bySeverity, byComponent },
+      reopenRate: { ...ratio(selected.reopened, selected.resolved), reopens: selected.reopens },
+      defectAge: { open: selected.open, buckets: ageBuckets.map((bucket, index) => ({ ...bucket, count: ageCounts[index] })) },
+      density,
+      throughput: { weeks: result.throughput ?? [] },
+      reportsPerDefect: ratio(duplicates.reports, duplicates.defects),
+      duplicateRate: ratio(duplicates.reports - duplicates.defects, duplicates.reports),
+    },
+  };
 }

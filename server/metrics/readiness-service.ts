@@ -10,7 +10,7 @@ import {
   severityRank,
   toCsv,
 } from './metric-math';
-import { type ReleaseSummary, createScope, findRelease, listLimit, orderedReleases } from './metrics-service';
+import { type ReleaseSummary, findRelease, listLimit, orderedReleases } from './metrics-service';
 
 /** How many releases the leakage trend shows, ending with the release itself. */
 export const leakageTrendLength = 10;
@@ -87,7 +87,7 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
     const releases = await orderedReleases(trx, projectId);
     const position = releases.findIndex((entry) => entry.id === release.id);
     const previous = position > 0 ? releases[position - 1] : null;
-    await createScope(trx, projectId, asOf, null);
+    await sql`set local work_mem = '64MB'`.execute(trx);
 
     const runs = await sql<{ runs: number; builds: string[] | null }>`
       select count(*)::int as runs, array_agg(distinct build order by build) filter (where build is not null) as builds
@@ -129,40 +129,53 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
       else failingByPriority.push({ priority: test.priority, count: 1 });
     }
 
-    const openBySeverity = await sql<{ severity: string | null; count: number }>`
-      select severity, count(*)::int as count from metric_scope where release_id = ${release.id} and not is_done group by severity
-    `.execute(trx);
-    const bySeverity = openBySeverity.rows.sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
-    const blocking = await sql<OpenDefect & { number: number }>`
-      select m.defect_id, d.key, d.title, m.severity, m.status, d.number
-      from metric_scope m join defects d on d.id = m.defect_id
-      where m.release_id = ${release.id} and not m.is_done and m.severity in ('blocker', 'critical')
-      order by d.number limit ${listLimit}
-    `.execute(trx);
-
-    let previousEscapes: PreviousEscape[] = [];
-    if (previous) {
-      const escapes = await sql<PreviousEscape>`
-        select m.defect_id, d.key, d.title, m.status,
+    // Defects as they stood at asOf (merged ones out), read once for all the defect sections.
+    const defectSections = await sql<{
+      leakage: { releaseId: string; escaped: number; found: number }[] | null;
+      openBySeverity: { severity: string | null; count: number }[] | null;
+      blocking: OpenDefect[] | null;
+      previousEscapes: PreviousEscape[] | null;
+    }>`
+      with scope as materialized (
+        select defect_id, found_in_release_id as release_id, origin, is_done, severity, status
+        from defect_states
+        where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
+      ),
+      leakage as (
+        select release_id as "releaseId", count(*) filter (where origin = 'field')::int as escaped, count(*)::int as found
+        from scope where release_id is not null group by release_id
+      ),
+      open_by_severity as (
+        select severity, count(*)::int as count from scope where release_id = ${release.id} and not is_done group by severity
+      ),
+      blocking as (
+        select m.defect_id as "defectId", d.key, d.title, m.severity, m.status, d.number
+        from scope m join defects d on d.id = m.defect_id
+        where m.release_id = ${release.id} and not m.is_done and m.severity in ('blocker', 'critical')
+        order by d.number limit ${listLimit}
+      ),
+      previous_escapes as (
+        select m.defect_id as "defectId", d.key, d.title, m.status, d.number,
           coalesce((select array_agg(distinct c.key order by c.key) from defect_test_links l join test_cases c on c.id = l.test_case_id
-                    where l.defect_id = m.defect_id and l.created_at <= ${asOf}), '{}') as test_case_keys,
-          exists (select 1 from defect_test_links l where l.defect_id = m.defect_id and l.created_at <= ${asOf}) as has_test,
+                    where l.defect_id = m.defect_id and l.created_at <= ${asOf}), '{}') as "testCaseKeys",
+          exists (select 1 from defect_test_links l where l.defect_id = m.defect_id and l.created_at <= ${asOf}) as "hasTest",
           exists (select 1 from defect_test_links l join test_results r on r.test_case_id = l.test_case_id
                   join test_runs u on u.id = r.test_run_id
                   where l.defect_id = m.defect_id and l.created_at <= ${asOf} and r.status = 'passed'
-                    and r.created_at <= ${asOf} and u.release_id = ${release.id}) as test_passed_on_release
-        from metric_scope m join defects d on d.id = m.defect_id
-        where m.release_id = ${previous.id} and m.origin = 'field'
-        order by d.number
-      `.execute(trx);
-      previousEscapes = escapes.rows;
-    }
-
-    const leakage = await sql<{ releaseId: string; escaped: number; found: number }>`
-      select release_id, count(*) filter (where origin = 'field')::int as escaped, count(*)::int as found
-      from metric_scope where release_id is not null group by release_id
+                    and r.created_at <= ${asOf} and u.release_id = ${release.id}) as "testPassedOnRelease"
+        from scope m join defects d on d.id = m.defect_id
+        where m.release_id = ${previous?.id ?? null}::uuid and m.origin = 'field'
+      )
+      select (select json_agg(leakage) from leakage) as leakage,
+             (select json_agg(open_by_severity) from open_by_severity) as open_by_severity,
+             (select json_agg(json_build_object('defectId', "defectId", 'key', key, 'title', title, 'severity', severity, 'status', status) order by number) from blocking) as blocking,
+             (select json_agg(json_build_object('defectId', "defectId", 'key', key, 'title', title, 'status', status, 'testCaseKeys', "testCaseKeys",
+                                                'hasTest', "hasTest", 'testPassedOnRelease', "testPassedOnRelease") order by number) from previous_escapes) as previous_escapes
     `.execute(trx);
-    const leakageByRelease = new Map(leakage.rows.map((row) => [row.releaseId, row]));
+    const sections = defectSections.rows[0];
+    const bySeverity = (sections.openBySeverity ?? []).sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
+    const previousEscapes = sections.previousEscapes ?? [];
+    const leakageByRelease = new Map((sections.leakage ?? []).map((row) => [row.releaseId, row]));
     const leakageTrend = releases
       .slice(Math.max(0, position + 1 - leakageTrendLength), position + 1)
       .map((entry) => {
@@ -187,7 +200,7 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
         failingByPriority,
         failing: failingTests,
       },
-      openDefects: { total: openTotal, bySeverity, blocking: blocking.rows.map(({ number: _number, ...defect }) => defect) },
+      openDefects: { total: openTotal, bySeverity, blocking: sections.blocking ?? [] },
       previousReleaseEscapes: { total: previousEscapes.length, withTests, defects: previousEscapes },
       leakageTrend,
       checks: readinessChecks({
