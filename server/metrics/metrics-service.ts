@@ -2,6 +2,7 @@ import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
+import { endOfMinute } from './metrics-cache';
 import {
   type ComponentDensity,
   type Ratio,
@@ -39,7 +40,7 @@ export interface ReleaseSummary {
 /** The resolved, validated filters of one metrics request. */
 export interface MetricsQuery {
   projectId: string;
-  /** The instant the defects are looked at (default: `to`, else now). */
+  /** The instant the defects are looked at (default: `to`, else the end of the current minute). */
   asOf: Date;
   /** Window for flow metrics (MTTR, reopen rate, throughput, duplicates); null = open-ended. */
   from: Date | null;
@@ -108,7 +109,7 @@ export async function resolveMetricsQuery(db: Kysely<Database>, projectId: strin
   }
   const from = input.from ? parseInstant(input.from, timeZone, 'start', 'from') : null;
   const to = input.to ? parseInstant(input.to, timeZone, 'end', 'to') : null;
-  const asOf = input.asOf ? parseInstant(input.asOf, timeZone, 'end', 'asOf') : (to ?? now);
+  const asOf = input.asOf ? parseInstant(input.asOf, timeZone, 'end', 'asOf') : (to ?? endOfMinute(now));
   if (to && to > asOf) throw new AppError('invalid_request', 'to cannot be later than asOf: the window must end by the instant looked at', { field: 'to' });
   const windowEnd = to ?? asOf;
   if (from && from > windowEnd) throw new AppError('invalid_request', 'from must be before to (or asOf)', { field: 'from' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../../server/auth/api-token-service';
+import { createDefect } from '../../server/defects/defect-service';
 import { createProject } from '../../server/projects/project-service';
 import { signedInHeaders } from '../support/auth';
 import { type SeededHistory, seedMetricsHistory, seededAsOf } from '../support/metrics-history';
@@ -136,5 +137,43 @@ describe('GET /api/v1/projects/:projectId/releases/:release/readiness', () => {
   it('answers an anonymous caller with 401', async () => {
     const response = await app.request(readinessPath('1.10.0'));
     expect(response.status).toBe(401);
+  });
+});
+
+describe('cached answers', () => {
+  const get = (pathname: string, extra: Record<string, string> = {}) => app.request(pathname, { headers: { ...viewer, ...extra } });
+
+  it('reuses an answer while the data is unchanged, and says so in X-Metrics-Cache', async () => {
+    const first = await get(metricsPath('?asOf=2026-11-21T00:00:00Z'));
+    const second = await get(metricsPath('?asOf=2026-11-21T00:00:00Z'));
+    expect([first.headers.get('x-metrics-cache'), second.headers.get('x-metrics-cache')]).toEqual(['miss', 'hit']);
+    expect(await second.json()).toEqual(await first.json());
+  });
+
+  it('computes afresh when the caller sends Cache-Control: no-cache', async () => {
+    await get(metricsPath('?asOf=2026-11-21T01:00:00Z'));
+    const fresh = await get(metricsPath('?asOf=2026-11-21T01:00:00Z'), { 'cache-control': 'no-cache' });
+    expect(fresh.headers.get('x-metrics-cache')).toBe('miss');
+  });
+
+  it('recomputes the metrics after a defect is recorded', async () => {
+    const before = await (await get(metricsPath('?asOf=2026-12-31&release=1.11.0'))).json();
+    expect(before.metrics.defectLeakage).toEqual({ value: 0, numerator: 0, denominator: 2 });
+    await app.database.db.transaction().execute((trx) =>
+      createDefect(trx, { projectId: history.projectId, title: 'Found by a user', origin: 'field', foundInReleaseId: history.releases.r3, firstSeenAt: new Date('2026-12-01T00:00:00Z') }),
+    );
+    const after = await get(metricsPath('?asOf=2026-12-31&release=1.11.0'));
+    expect(after.headers.get('x-metrics-cache')).toBe('miss');
+    expect((await after.json()).metrics.defectLeakage).toEqual({ value: 0.3333, numerator: 1, denominator: 3 });
+  });
+
+  it('recomputes readiness after a new test result', async () => {
+    const path = readinessPath('1.10.0', '?asOf=2026-12-31');
+    expect((await (await get(path)).json()).tests.executed).toEqual({ value: 0.75, numerator: 3, denominator: 4 });
+    const { db } = app.database;
+    const run = await db.insertInto('testRuns').values({ projectId: history.projectId, releaseId: history.releases.r2, build: '1.10.0+3', createdAt: new Date('2026-12-02T00:00:00Z') }).returning('id').executeTakeFirstOrThrow();
+    const profile = await db.selectFrom('testCases').select('id').where('projectId', '=', history.projectId).where('key', '=', 'PROF-1').executeTakeFirstOrThrow();
+    await db.insertInto('testResults').values({ testRunId: run.id, testCaseId: profile.id, status: 'passed', createdAt: new Date('2026-12-02T00:00:00Z') }).execute();
+    expect((await (await get(path)).json()).tests.executed).toEqual({ value: 1, numerator: 4, denominator: 4 });
   });
 });
