@@ -11,6 +11,7 @@ import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
+import { metricsRoutes } from './metrics/metrics-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -39,6 +40,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
+    metricsRoutes(dependencies.database),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
