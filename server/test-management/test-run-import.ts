@@ -38,7 +38,9 @@ export interface TestRunSummary {
 }
 
 /** A report body: chunks of text or bytes (UTF-8). Several of them make one run. */
-export type ReportSource = AsyncIterable<string | Buffer | Uint8Array>;
+export type ReportBody = AsyncIterable<string | Buffer | Uint8Array>;
+/** A report body, optionally with a name (a file path) that error messages mention. */
+export type ReportSource = ReportBody | { name: string; body: ReportBody };
 
 const batchSize = 1000;
 /**
@@ -128,16 +130,15 @@ class RunImport {
     if (input.commit?.trim()) await this.loadCommitHistory(input.commit.trim());
 
     for await (const source of sources) {
-      const parser = new JunitParser((testCase) => this.pending.push(testCase));
-      const decoder = new TextDecoder('utf-8');
-      for await (const chunk of source) {
-        parser.write(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-        if (this.pending.length >= batchSize) await this.flush();
+      const named = 'body' in source ? source : { name: null, body: source };
+      try {
+        await this.readReport(named.body);
+      } catch (error) {
+        if (named.name && error instanceof AppError && error.code === 'invalid_xml') {
+          throw new AppError('invalid_xml', `${named.name}: ${error.message}`, { cause: error });
+        }
+        throw error;
       }
-      const rest = decoder.decode();
-      if (rest) parser.write(rest);
-      parser.end();
-      await this.flush();
     }
     if (this.summary.cases === 0) throw new AppError('invalid_request', 'The report contains no test cases');
 
@@ -154,6 +155,20 @@ class RunImport {
       .where('id', '=', this.runId)
       .execute();
     return { runId: this.runId, releaseId: this.releaseId, ...this.summary };
+  }
+
+  private async readReport(body: ReportBody): Promise<void> {
+    const parser = new JunitParser((testCase) => this.pending.push(testCase));
+    const decoder = new TextDecoder('utf-8');
+    for await (const chunk of body) {
+      parser.write(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+      // Writing waits here, so a fast reader never piles up more than a batch of parsed cases.
+      if (this.pending.length >= batchSize) await this.flush();
+    }
+    const rest = decoder.decode();
+    if (rest) parser.write(rest);
+    parser.end();
+    await this.flush();
   }
 
   private async loadCommitHistory(commit: string): Promise<void> {
