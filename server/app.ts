@@ -10,6 +10,7 @@ import { authenticate } from './http/authenticate';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
+import { testManagementRoutes } from './test-management/test-management-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -37,6 +38,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
+    testManagementRoutes(dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
