@@ -38,14 +38,14 @@ const requirementProperties = new Set(['requirement', 'requirements', 'refs', 'r
 const checkoutRoots: RegExp[] = [
   /^\/home\/runner\/work\/[^/]+\/[^/]+\//, // GitHub Actions
   /^\/github\/workspace\//, // GitHub container actions
-  /^\/builds\/(?:[^/]+\/){2,3}/, // GitLab
+  /^\/builds\/[^/]+\/[^/]+\//, // GitLab (group/project)
   /^\/var\/lib\/jenkins\/workspace\/[^/]+\//, // Jenkins
   /^\/home\/jenkins\/(?:agent\/)?workspace\/[^/]+\//,
   /^\/home\/circleci\/(?:project|repo)\//, // CircleCI
   /^\/var\/lib\/buildkite-agent\/builds\/[^/]+\/[^/]+\/[^/]+\//, // Buildkite
   /^\/opt\/atlassian\/pipelines\/agent\/build\//, // Bitbucket
   /^\/(?:workspace|app|src|code|repo|project)\//, // common container mounts
-  /^[a-z]:\/(?:[^/]+\/)*?(?:a|s|work|workspace|source)\/(?=[^/]+\/)/i, // Azure Pipelines / Windows agents
+  /^[a-z]:\/(?:.*?\/)?(?:_work|a)\/\d+\/s\//i, // Azure Pipelines (D:\a\1\s\, C:\agent\_work\1\s\)
 ];
 
 /** Normalizes a path-like string: forward slashes, no ./, CI checkout roots removed. */
