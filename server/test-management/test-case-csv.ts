@@ -185,7 +185,7 @@ export async function importTestCasesCsv(
       if (existing) {
         const { key: _key, ...changes } = input;
         const updated = await updateTestCase(trx, projectId, existing.id, changes, options.actorUserId);
-        if (updated === existing) result.unchanged += 1;
+        if (updated.updatedAt.getTime() === existing.updatedAt.getTime()) result.unchanged += 1;
         else result.updated += 1;
         result.keys.push(existing.key);
         continue;
