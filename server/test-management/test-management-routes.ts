@@ -107,7 +107,15 @@ async function* junitBody(ctx: Context): AsyncGenerator<Buffer> {
 }
 
 async function importFromRequest(ctx: Context, dependencies: AppDependencies, projectId: string): Promise<void> {
-  const summary = await importTestRun(dependencies.database.db, { projectId, ...runMetadata(ctx), actor: actorOf(ctx) }, [junitBody(ctx)]);
+  let summary;
+  try {
+    summary = await importTestRun(dependencies.database.db, { projectId, ...runMetadata(ctx), actor: actorOf(ctx) }, [junitBody(ctx)]);
+  } catch (error) {
+    // Refused before the end of the body (hostile or broken XML): do not read the rest of a
+    // possibly huge upload, and do not let the client reuse a connection with bytes still in it.
+    if (!ctx.req.complete) ctx.set('Connection', 'close');
+    throw error;
+  }
   ctx.status = 201;
   ctx.set('Location', `/api/v1/projects/${projectId}/test-runs/${summary.runId}`);
   ctx.body = summary;
