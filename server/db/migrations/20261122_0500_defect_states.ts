@@ -39,6 +39,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index defect_states_current on defect_states (project_id) where valid_to = 'infinity';
     -- entries into a done status, for "resolved per week"
     create index defect_states_resolutions on defect_states (project_id, valid_from) where is_done and resolved_at = valid_from;
+    -- the newest link, for the metrics cache's data fingerprint (an index lookup, not a count)
+    create index defect_test_links_created on defect_test_links (created_at);
   `.execute(db);
 
   await sql`
@@ -74,6 +76,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     drop function if exists bugloop_refresh_defect_states();
     drop function if exists bugloop_rebuild_defect_states(uuid);
     drop table if exists defect_states;
+    drop index if exists defect_test_links_created;
   `.execute(db);
 }
 
