@@ -122,6 +122,6 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
   }
   await trx.updateTable('reports').set({ candidates: JSON.stringify(candidates) }).where('id', '=', report.id).execute();
   await attachReportToDefect(trx, report.id, defectId);
-  await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared });
+  await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared, weights: options.weights });
   return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
 }

@@ -235,7 +235,7 @@ interface CandidateRow {
  */
 export async function indexReport(
   trx: Transaction<Database>,
-  input: { reportId: string; projectId: string; features: ReportFeatures; prepared: PreparedReport },
+  input: { reportId: string; projectId: string; features: ReportFeatures; prepared: PreparedReport; weights?: ScoreWeights },
 ): Promise<void> {
   const { reportId, projectId, features, prepared } = input;
   const terms = uniqueTerms(features);
@@ -260,6 +260,39 @@ export async function indexReport(
     insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
     on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
   `.execute(trx);
+  // Stored norms were computed under the idf of their time; while a project is young idf moves
+  // fast, so recompute every norm each time the corpus doubles (amortised O(1) per report).
+  const documentCount = (await loadStatistics(trx, projectId, [])).documentCount;
+  if (documentCount >= 32 && (documentCount & (documentCount - 1)) === 0) {
+    await refreshNorms(trx, projectId, input.weights ?? defaultWeights);
+  }
+}
+
+/**
+ * Recomputes every stored norm of a project under the current statistics, with the same
+ * weighting as `prepareReport` (sublinear tf of title·boost + body, smoothed idf).
+ */
+export async function refreshNorms(db: Executor, projectId: string, weights: ScoreWeights = defaultWeights): Promise<void> {
+  await sql`
+    with corpus as (select document_count::float8 as n from dedup_corpus where project_id = ${projectId}),
+    weighted as (
+      select p.report_id,
+             ln((corpus.n + 1) / (t.document_frequency + 1)) + 1 as idf,
+             p.title_count, p.body_count
+      from dedup_postings p
+      join dedup_terms t on t.project_id = p.project_id and t.term = p.term
+      cross join corpus
+      where p.project_id = ${projectId}
+    ), norms as (
+      select report_id,
+             sqrt(sum(power((1 + ln(body_count + title_count * ${weights.titleBoost}::float8)) * idf, 2))) as norm,
+             sqrt(sum(case when title_count > 0 then power((1 + ln(title_count::float8)) * idf, 2) else 0 end)) as title_norm
+      from weighted
+      group by report_id
+    )
+    update dedup_documents d set norm = norms.norm, title_norm = norms.title_norm
+    from norms where d.report_id = norms.report_id
+  `.execute(db);
 }
 
 /** True when the report is already in the index (a retried job must not count it twice). */

@@ -7,7 +7,8 @@
  *    counted `titleBoost` times, BM25F-style field weighting), idf from the live corpus
  *    statistics. Cosine normalisation beat BM25 saturation on long reports with stack traces;
  *  - titleText: the same cosine over titles only (short, dense, written to summarise);
- *  - errorSignature / requestSignature: exact equality of enrichment's signatures;
+ *  - errorSignature / requestSignature: exact equality of enrichment's signatures; two
+ *    different error signatures count against (and veto auto-merge);
  *  - route, component, release: same area of the product;
  *  - recency: duplicates arrive close in time (median gap 50 days in our data), so a
  *    smooth decay over the gap lifts recent look-alikes over old ones;
@@ -42,6 +43,8 @@ export interface ScoreWeights {
   text: number;
   titleText: number;
   errorSignature: number;
+  /** Subtracted when both reports carry an error signature and the two differ. */
+  errorSignatureConflict: number;
   requestSignature: number;
   route: number;
   component: number;
@@ -63,6 +66,7 @@ export const defaultWeights: Readonly<ScoreWeights> = Object.freeze({
   text: 1,
   titleText: 0.2,
   errorSignature: 0.35,
+  errorSignatureConflict: 0.2,
   requestSignature: 0.2,
   route: 0.05,
   component: 0.05,
@@ -113,7 +117,8 @@ export function cosine(a: WeightedVector, b: WeightedVector): number {
     const other = large.get(term);
     if (other !== undefined) dot += weight * other;
   }
-  return dot / (a.norm * b.norm);
+  // Stored norms may lag the live statistics slightly; a similarity never exceeds 1.
+  return Math.min(1, dot / (a.norm * b.norm));
 }
 
 /** Cosine of two dense vectors (embeddings). */
@@ -166,6 +171,8 @@ export interface ScoreSignals {
   text: number;
   titleText: number;
   errorSignature: number;
+  /** 1 when both reports have an error signature and they differ: evidence of two defects. */
+  errorSignatureConflict: number;
   requestSignature: number;
   route: number;
   component: number;
@@ -229,6 +236,7 @@ export function scoreCandidate(
     text: cosine(query.all, candidate.all),
     titleText: cosine(query.title, candidate.title),
     errorSignature: same(q.errorSignature, c.errorSignature),
+    errorSignatureConflict: q.errorSignature && c.errorSignature && q.errorSignature !== c.errorSignature ? 1 : 0,
     requestSignature: same(q.requestSignature, c.requestSignature),
     route: routeOverlap(q.route, c.route),
     component: componentOverlap(q.component, c.component),
@@ -238,7 +246,8 @@ export function scoreCandidate(
   let score =
     signals.text * weights.text +
     signals.titleText * weights.titleText +
-    signals.errorSignature * weights.errorSignature +
+    signals.errorSignature * weights.errorSignature -
+    signals.errorSignatureConflict * weights.errorSignatureConflict +
     signals.requestSignature * weights.requestSignature +
     signals.route * weights.route +
     signals.component * weights.component +
@@ -253,22 +262,31 @@ export function scoreCandidate(
 
 /** When the engine may put a report on an existing defect without a person looking. */
 export interface AutoMergePolicy {
-  /** The best candidate's total score must reach this. */
+  /** Text path: the best candidate's total score must reach this… */
   minScore: number;
-  /** And its text similarity alone must reach this (structure alone never merges). */
+  /** …and its text similarity alone this (structure alone never merges on this path). */
   minText: number;
-  /** And it must lead the runner-up defect by this much (no coin flips between two defects). */
+  /** Signature path: with the same error signature, this much text similarity is enough. */
+  minTextWithSameError: number;
+  /** Signature path: with the same failed request (but no shared error), this much. */
+  minTextWithSameRequest: number;
+  /** Either path: the best must lead the runner-up defect by this much (no coin flips). */
   minMargin: number;
 }
 
 /**
- * Set on dev.jsonl (bench/dedup-benchmark.ts prints precision and coverage): the loosest
- * thresholds that kept auto-merge precision at or above 0.95. A wrong merge hides a real bug,
- * so precision wins over coverage.
+ * The text path was set on dev.jsonl (bench/dedup-benchmark.ts --dump, then the thresholds that
+ * kept auto-merge precision at or above 0.95 with the most coverage). A wrong merge hides a
+ * real bug, so precision wins over coverage. The signature path cannot be tuned there (the data
+ * has no signatures): an identical error signature from enrichment (same exception, same top
+ * frames) is near-proof, so a little shared wording suffices; one endpoint can fail for several
+ * reasons, so a shared failed request needs more.
  */
 export const defaultAutoMergePolicy: Readonly<AutoMergePolicy> = Object.freeze({
   minScore: 0.75,
   minText: 0.5,
+  minTextWithSameError: 0.1,
+  minTextWithSameRequest: 0.25,
   minMargin: 0.05,
 });
 
@@ -279,7 +297,12 @@ export function autoMergeTarget<T extends { score: number; signals: { readonly [
 ): T | null {
   const [best, runnerUp] = candidates;
   if (!best) return null;
-  if (best.score < policy.minScore || (best.signals.text ?? 0) < policy.minText) return null;
   if (runnerUp && best.score - runnerUp.score < policy.minMargin) return null;
-  return best;
+  // Two different errors are two defects, however alike the words.
+  if ((best.signals.errorSignatureConflict ?? 0) > 0) return null;
+  const text = best.signals.text ?? 0;
+  if (best.score >= policy.minScore && text >= policy.minText) return best;
+  if ((best.signals.errorSignature ?? 0) >= 1 && text >= policy.minTextWithSameError) return best;
+  if ((best.signals.requestSignature ?? 0) >= 1 && text >= policy.minTextWithSameRequest) return best;
+  return null;
 }
