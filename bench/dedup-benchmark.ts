@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     // counts waiting for other processes' turn on the cores.
     const cpuTimings: number[] = [];
     let queries = 0, hits1 = 0, hits5 = 0, hits10 = 0, reciprocal = 0;
-    let merges = 0, correctMerges = 0, mergedQueries = 0;
+    let merges = 0, correctMerges = 0, mergedQueries = 0, correctMergedQueries = 0;
     const started = performance.now();
     for (const [index, record] of records.entries()) {
       groupOf.set(record.id, record.dup_of ?? record.id);
@@ -137,7 +137,10 @@ async function main(): Promise<void> {
           if (rank <= 10) hits10 += 1;
           if (rank <= 100) reciprocal += 1 / rank;
         }
-        if (assignment.autoMergeCandidate) mergedQueries += 1;
+        if (assignment.autoMergeCandidate) {
+          mergedQueries += 1;
+          if (isRelevant(assignment.autoMergeCandidate.defectId)) correctMergedQueries += 1;
+        }
       }
       if (values.dump) {
         const top = assignment.candidates.slice(0, 3).map((candidate) => ({ score: candidate.score, ...candidate.signals, relevant: isRelevant(candidate.defectId) }));
@@ -162,6 +165,8 @@ async function main(): Promise<void> {
       mrr: reciprocal / Math.max(1, queries),
       autoMergePrecision: merges === 0 ? 1 : correctMerges / merges,
       autoMergeCoverage: mergedQueries / Math.max(1, queries),
+      // the same precision counted over duplicate queries only (first reports excluded)
+      autoMergePrecisionOnDuplicates: mergedQueries === 0 ? 1 : correctMergedQueries / mergedQueries,
       autoMerges: merges,
       reportsPerSecond: records.length / seconds,
       p50Ms: percentile(last, 0.5),
@@ -173,7 +178,7 @@ async function main(): Promise<void> {
     const digits = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(3));
     log(`queries (reports with dup_of): ${queries}`);
     log(`recall@1 ${digits(result['recall@1'])}  recall@5 ${digits(result['recall@5'])}  recall@10 ${digits(result['recall@10'])}  MRR ${digits(result.mrr)}`);
-    log(`auto-merge (would have): ${merges} merges, precision ${digits(result.autoMergePrecision)}, coverage ${digits(result.autoMergeCoverage)}`);
+    log(`auto-merge (would have): ${merges} merges, precision ${digits(result.autoMergePrecision)}, coverage ${digits(result.autoMergeCoverage)}; precision on duplicate queries only ${digits(result.autoMergePrecisionOnDuplicates)}`);
     log(`speed: ${digits(result.reportsPerSecond)} reports/s, p50 ${digits(result.p50Ms)} ms, p95 ${digits(result.p95Ms)} ms per report (last ${last.length}); process CPU p95 ${digits(result.p95CpuMs)} ms`);
     if (result.scaleFactor !== undefined) {
       log(`retrieval at ${result.scaleReports} stored reports: p50 ${digits(result.scaleP50MsAfter)} ms vs ${digits(result.scaleP50MsBefore)} ms at ${records.length}: slowdown ×${digits(result.scaleFactor)}`);

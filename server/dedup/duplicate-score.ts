@@ -264,8 +264,10 @@ export function scoreCandidate(
 export interface AutoMergePolicy {
   /** Text path: the best candidate's total score must reach this… */
   minScore: number;
-  /** …and its text similarity alone this (structure alone never merges on this path). */
+  /** …and its text similarity alone this (structure alone never merges on this path)… */
   minText: number;
+  /** …and it must come from the same area (route signal ≥ 0.5). */
+  requireSameArea: boolean;
   /** Signature path: with the same error signature, this much text similarity is enough. */
   minTextWithSameError: number;
   /** Signature path: with the same failed request (but no shared error), this much. */
@@ -275,19 +277,23 @@ export interface AutoMergePolicy {
 }
 
 /**
- * The text path was set on dev.jsonl (bench/dedup-benchmark.ts --dump, then the thresholds that
- * kept auto-merge precision at or above 0.95 with the most coverage). A wrong merge hides a
- * real bug, so precision wins over coverage. The signature path cannot be tuned there (the data
+ * The text path was set on dev.jsonl (bench/dedup-benchmark.ts --dump, then a grid over score,
+ * text and margin thresholds). There, words alone never reach 0.95 precision: the closest
+ * unlabelled pairs are sibling issues filed the same hour in two products ("Ivy resolve force
+ * mode should be turned off by default" in Common, HDFS and MapReduce), so the text path also
+ * demands the same area and a wide margin. A wrong merge hides a real bug, so precision wins
+ * over coverage. The signature path cannot be tuned there (the data
  * has no signatures): an identical error signature from enrichment (same exception, same top
  * frames) is near-proof, so a little shared wording suffices; one endpoint can fail for several
  * reasons, so a shared failed request needs more.
  */
 export const defaultAutoMergePolicy: Readonly<AutoMergePolicy> = Object.freeze({
-  minScore: 0.75,
+  minScore: 1,
   minText: 0.5,
+  requireSameArea: true,
   minTextWithSameError: 0.1,
   minTextWithSameRequest: 0.25,
-  minMargin: 0.05,
+  minMargin: 0.3,
 });
 
 /** The candidate to auto-merge into, or null. `candidates` are defects, best first. */
@@ -301,7 +307,8 @@ export function autoMergeTarget<T extends { score: number; signals: { readonly [
   // Two different errors are two defects, however alike the words.
   if ((best.signals.errorSignatureConflict ?? 0) > 0) return null;
   const text = best.signals.text ?? 0;
-  if (best.score >= policy.minScore && text >= policy.minText) return best;
+  const sameArea = !policy.requireSameArea || (best.signals.route ?? 0) >= 0.5;
+  if (best.score >= policy.minScore && text >= policy.minText && sameArea) return best;
   if ((best.signals.errorSignature ?? 0) >= 1 && text >= policy.minTextWithSameError) return best;
   if ((best.signals.requestSignature ?? 0) >= 1 && text >= policy.minTextWithSameRequest) return best;
   return null;

@@ -126,7 +126,7 @@ describe('scoreCandidate', () => {
 });
 
 describe('autoMergeTarget', () => {
-  const candidate = (score: number, text: number, extra: Record<string, number> = {}) => ({ defectId: `d${score}`, score, signals: { text, ...extra } });
+  const candidate = (score: number, text: number, extra: Record<string, number> = {}) => ({ defectId: `d${score}`, score, signals: { text, route: 1, ...extra } });
 
   it('merges a clear, textually close winner', () => {
     const best = candidate(2, 0.95);
@@ -136,6 +136,15 @@ describe('autoMergeTarget', () => {
   it('never merges on a low score or with no candidates', () => {
     expect(autoMergeTarget([candidate(0.2, 0.2)])).toBeNull();
     expect(autoMergeTarget([])).toBeNull();
+  });
+
+  it('does not merge on words alone across areas of the product', () => {
+    expect(autoMergeTarget([candidate(2, 0.95, { route: 0 })])).toBeNull();
+  });
+
+  it('merges on a shared error signature with little shared wording', () => {
+    const best = candidate(0.6, 0.15, { errorSignature: 1, route: 0 });
+    expect(autoMergeTarget([best])).toBe(best);
   });
 
   it('does not choose between two close candidates', () => {
@@ -154,6 +163,6 @@ describe('error signature conflict', () => {
     const { score, signals } = scoreCandidate(query, candidate);
     expect(signals.text).toBeCloseTo(1, 6);
     expect(signals.errorSignatureConflict).toBe(1);
-    expect(autoMergeTarget([{ defectId: 'd', score, signals }])).toBeNull();
+    expect(autoMergeTarget([{ defectId: 'd', score, signals: { ...signals } }])).toBeNull();
   });
 });
