@@ -3,8 +3,9 @@
  * deduplication engine on a real database, in creation order, and prints its quality and speed.
  *
  *   npm run bench:dedup -- [--data ../shared/data/dedup/dev.jsonl] [--limit N] [--json] [--scale 100000]
+ *                          [--pglite-on-disk] [--dump top-candidates.jsonl]
  *
- * PGlite in a temporary folder by default; PostgreSQL when DATABASE_URL is set (a scratch
+ * PGlite in memory by default (--pglite-on-disk: a temporary folder); PostgreSQL when DATABASE_URL is set (a scratch
  * database is created and dropped). Auto-merge is off, so every report stays its own defect and
  * the ranking is over all earlier reports (the README's recall@k); what auto-merge would have
  * done at the default policy is recorded in the same pass. Time per report is the engine's
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     json: { type: 'boolean', default: false },
     scale: { type: 'string' },
+    'pglite-on-disk': { type: 'boolean', default: false },
     /** Writes each report's top candidates (scores, signals, relevance) as JSON lines, for tuning the auto-merge policy. */
     dump: { type: 'string' },
   },
@@ -58,14 +60,18 @@ async function openScratchDatabase(): Promise<{ database: DatabaseHandle; cleanu
       },
     };
   }
-  const folder = mkdtempSync(path.join(os.tmpdir(), 'bugloop-bench-'));
-  const database = await openDatabase({ kind: 'pglite', dataDirectory: path.join(folder, 'pglite'), lockOwner: 'bench' }, logger);
+  // In memory by default: the figures measure the engine, not the container's file system.
+  const folder = values['pglite-on-disk'] ? mkdtempSync(path.join(os.tmpdir(), 'bugloop-bench-')) : undefined;
+  const database = await openDatabase(
+    { kind: 'pglite', dataDirectory: folder ? path.join(folder, 'pglite') : 'memory', lockOwner: 'bench' },
+    logger,
+  );
   return {
     database,
-    label: 'PGlite (embedded)',
+    label: folder ? 'PGlite (embedded, on disk)' : 'PGlite (embedded, in memory)',
     async cleanup() {
       await database.close();
-      rmSync(folder, { recursive: true, force: true });
+      if (folder) rmSync(folder, { recursive: true, force: true });
     },
   };
 }
@@ -150,8 +156,13 @@ async function main(): Promise<void> {
         merges += 1;
         if (isRelevant(assignment.autoMergeCandidate.defectId)) correctMerges += 1;
       }
-      if (!values.json && (index + 1) % 2000 === 0) {
-        log(`  ${index + 1} reports, ${((performance.now() - started) / 1000).toFixed(0)} s, recall@5 so far ${(hits5 / Math.max(1, queries)).toFixed(3)}`);
+      if ((index + 1) % 1000 === 0) {
+        const recent = [...timings.slice(-1000)].sort((a, b) => a - b);
+        log(
+          `  ${index + 1} reports, ${((performance.now() - started) / 1000).toFixed(0)} s: ${queries} queries, recall@1/5/10 so far ` +
+            `${(hits1 / Math.max(1, queries)).toFixed(3)}/${(hits5 / Math.max(1, queries)).toFixed(3)}/${(hits10 / Math.max(1, queries)).toFixed(3)}, ` +
+            `auto-merges ${merges} (${correctMerges} right, ${mergedQueries} of queries), p95 of last 1000 ${percentile(recent, 0.95).toFixed(1)} ms`,
+        );
       }
     }
     const seconds = (performance.now() - started) / 1000;
