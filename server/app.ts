@@ -13,6 +13,7 @@ import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
 import { metricsRoutes } from './metrics/metrics-routes';
 import { testManagementRoutes } from './test-management/test-management-routes';
+import { dedupRoutes } from './dedup/dedup-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -43,6 +44,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     reportRoutes(config, dependencies),
     metricsRoutes(dependencies.database),
     testManagementRoutes(dependencies),
+    dedupRoutes(dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

@@ -370,6 +370,39 @@ export interface AuditLogTable {
   createdAt: CreatedAt;
 }
 
+/** Deduplication index (migration 20261122_0100): documents per project. */
+export interface DedupCorpusTable {
+  projectId: string;
+  documentCount: number;
+}
+
+/** Deduplication index: document frequency of each term per project. */
+export interface DedupTermsTable {
+  projectId: string;
+  term: string;
+  documentFrequency: number;
+}
+
+/** Deduplication index: the vector norms of one indexed report. */
+export interface DedupDocumentsTable {
+  reportId: string;
+  projectId: string;
+  norm: number;
+  titleNorm: number;
+  receivedAt: Timestamp;
+  embedding: number[] | null;
+}
+
+/** Deduplication index: which reports contain a term, newest first. */
+export interface DedupPostingsTable {
+  projectId: string;
+  term: string;
+  reportId: string;
+  receivedAt: Timestamp;
+  titleCount: number;
+  bodyCount: number;
+}
+
 export interface Database {
   projects: ProjectsTable;
   users: UsersTable;
@@ -398,6 +431,10 @@ export interface Database {
   jobs: JobsTable;
   inboundWebhookDeliveries: InboundWebhookDeliveriesTable;
   auditLog: AuditLogTable;
+  dedupCorpus: DedupCorpusTable;
+  dedupTerms: DedupTermsTable;
+  dedupDocuments: DedupDocumentsTable;
+  dedupPostings: DedupPostingsTable;
 }
 
 export type Project = Selectable<ProjectsTable>;

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+
+/** One line of a duplicate-benchmark file (format: ../shared/data/dedup/README.md). */
+export interface BenchmarkRecord {
+  id: string;
+  title: string;
+  description: string;
+  component: string | null;
+  product: string;
+  created: string;
+  dup_of: string | null;
+}
+
+/** Reads a benchmark file, checks each line's shape and sorts by creation time (stable). */
+export function readBenchmarkFile(file: string, limit?: number): BenchmarkRecord[] {
+  const records: BenchmarkRecord[] = [];
+  const lines = readFileSync(file, 'utf8').split('\n');
+  for (const [index, line] of lines.entries()) {
+    if (!line.trim()) continue;
+    const value = JSON.parse(line) as Partial<BenchmarkRecord>;
+    if (typeof value.id !== 'string' || typeof value.created !== 'string' || Number.isNaN(Date.parse(value.created))) {
+      throw new Error(`${file}:${index + 1}: expected an object with string id and ISO created`);
+    }
+    records.push({
+      id: value.id,
+      title: value.title ?? '',
+      description: value.description ?? '',
+      component: value.component ?? null,
+      product: value.product ?? '',
+      created: value.created,
+      dup_of: value.dup_of ?? null,
+    });
+  }
+  records.sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+  return limit ? records.slice(0, limit) : records;
+}
+
+/** The product is the coarse area of the application, the JIRA component the finer one. */
+export function productRoute(product: string): string | null {
+  const slug = product.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return slug ? `/${slug}` : null;
+}

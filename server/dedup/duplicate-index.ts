@@ -1,0 +1,301 @@
+import { type Kysely, type Transaction, sql } from 'kysely';
+import type { Database } from '../db/schema';
+import { textTerms, termFrequencies } from './text-terms';
+import {
+  type CorpusStatistics,
+  type PreparedReport,
+  type ReportFeatures,
+  type ScoreSignals,
+  type ScoreWeights,
+  defaultWeights,
+  prepareReport,
+  prepareStoredReport,
+  scoreCandidate,
+} from './duplicate-score';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** How much of the index one query reads; bounds the work per report whatever the corpus size. */
+export interface RetrievalLimits {
+  /** The query's highest-weighted terms used for retrieval. */
+  queryTerms: number;
+  /** Newest postings read per query term. */
+  postingsPerTerm: number;
+  /** Reports re-scored in TypeScript. */
+  rescored: number;
+  /** Terms found in more than this share of reports are too common to retrieve by. */
+  maxDocumentShare: number;
+}
+
+/** Chosen on dev.jsonl with bench/dedup-tune.ts: more terms or candidates did not raise recall. */
+export const defaultRetrievalLimits: Readonly<RetrievalLimits> = Object.freeze({
+  queryTerms: 30,
+  postingsPerTerm: 100,
+  rescored: 100,
+  maxDocumentShare: 0.2,
+});
+
+/** The text and structure of a report, as the engine reads it. */
+export interface ReportText {
+  title: string;
+  description: string;
+  expected?: string | null;
+  receivedAt: Date;
+  route: string | null;
+  component: string | null;
+  releaseId: string | null;
+  errorSignature: string | null;
+  requestSignature: string | null;
+  embedding?: readonly number[] | null;
+}
+
+/** Features of a report: title terms, and description + expected behaviour as the body. */
+export function reportFeatures(report: ReportText): ReportFeatures {
+  return {
+    titleTerms: termFrequencies(textTerms(report.title)),
+    bodyTerms: termFrequencies(textTerms(`${report.description}\n${report.expected ?? ''}`)),
+    receivedAt: report.receivedAt,
+    route: report.route,
+    component: report.component,
+    releaseId: report.releaseId,
+    errorSignature: report.errorSignature,
+    requestSignature: report.requestSignature,
+    embedding: report.embedding ?? null,
+  };
+}
+
+function uniqueTerms(features: ReportFeatures): string[] {
+  return [...new Set([...features.titleTerms.keys(), ...features.bodyTerms.keys()])].sort();
+}
+
+/** Loads N and the document frequencies of the given terms for a project. */
+export async function loadStatistics(db: Executor, projectId: string, terms: readonly string[]): Promise<CorpusStatistics> {
+  // One statement: the corpus size rides along as a row with a null term.
+  const result = await sql<{ term: string | null; documentFrequency: number }>`
+    select null as term, coalesce((select document_count from dedup_corpus where project_id = ${projectId}), 0) as document_frequency
+    union all
+    select term, document_frequency from dedup_terms where project_id = ${projectId} and term = any(${[...terms]}::text[])
+  `.execute(db);
+  let documentCount = 0;
+  const frequencies = new Map<string, number>();
+  for (const row of result.rows) {
+    if (row.term === null) documentCount = row.documentFrequency;
+    else frequencies.set(row.term, row.documentFrequency);
+  }
+  return { documentCount, documentFrequency: (term) => frequencies.get(term) ?? 0 };
+}
+
+/** One stored report scored against the query. */
+export interface ScoredReport {
+  reportId: string;
+  defectId: string;
+  score: number;
+  signals: ScoreSignals;
+}
+
+/**
+ * Finds the stored reports most likely to describe the same defect: retrieval from the
+ * inverted index (each query term's newest postings, accumulated by idf weight in SQL), plus
+ * reports of defects with the same error or request signature, then re-scoring in TypeScript.
+ * Reports of merged defects never appear: merging moves their reports to the surviving defect.
+ */
+export async function findSimilarReports(
+  db: Executor,
+  projectId: string,
+  features: ReportFeatures,
+  options: { excludeReportIds?: readonly string[]; weights?: ScoreWeights; limits?: RetrievalLimits } = {},
+): Promise<{ reports: ScoredReport[]; statistics: CorpusStatistics; prepared: PreparedReport }> {
+  const weights = options.weights ?? defaultWeights;
+  const limits = options.limits ?? defaultRetrievalLimits;
+  const terms = uniqueTerms(features);
+  const statistics = await loadStatistics(db, projectId, terms);
+  const prepared = prepareReport(features, statistics, weights);
+  const documentLimit = statistics.documentCount < 50 ? Infinity : statistics.documentCount * limits.maxDocumentShare;
+  const retrievalTerms = [...prepared.all.weights.entries()]
+    .filter(([term]) => {
+      const frequency = statistics.documentFrequency(term);
+      return frequency > 0 && frequency <= documentLimit;
+    })
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, limits.queryTerms);
+
+  const queryOrdinals = retrievalTerms.map(([term]) => term);
+  const excluded = new Set(options.excludeReportIds ?? []);
+  const rows: CandidateRow[] = [];
+  if (retrievalTerms.length > 0) {
+    // Each term's newest postings (index-only scan), accumulated by the query's idf weights;
+    // the counts travel back as arrays so TypeScript re-scores without a second read.
+    const retrieved = await sql<CandidateRow>`
+      with hits as (
+        select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
+        from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
+        cross join lateral (
+          select report_id, title_count, body_count from dedup_postings
+          where project_id = ${projectId} and term = q.term
+          order by received_at desc
+          limit ${limits.postingsPerTerm}
+        ) p
+      ), ranked as (
+        select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
+        from hits
+        group by report_id
+        order by sum(weight) desc, report_id
+        limit ${limits.rescored}
+      )
+      select ranked.report_id, ranked.ordinals, ranked.title_counts, ranked.body_counts,
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+      from ranked
+      join dedup_documents d on d.report_id = ranked.report_id
+      join reports r on r.id = ranked.report_id
+      where r.defect_id is not null
+    `.execute(db);
+    rows.push(...retrieved.rows);
+  }
+  // Identical signatures are strong evidence even when the words differ ("it froze" vs "blank page").
+  const signatureIds = new Set<string>();
+  for (const [column, value] of [['error_signature', features.errorSignature], ['request_signature', features.requestSignature]] as const) {
+    if (!value) continue;
+    const found = await sql<{ reportId: string }>`
+      select latest.id as report_id
+      from defects d
+      cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+      where d.project_id = ${projectId} and d.${sql.raw(column)} = ${value} and d.merged_into_id is null
+      order by d.last_seen_at desc
+      limit 20
+    `.execute(db);
+    for (const row of found.rows) signatureIds.add(row.reportId);
+  }
+  for (const row of rows) signatureIds.delete(row.reportId);
+  if (signatureIds.size > 0) {
+    const extra = await sql<CandidateRow>`
+      select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+      from dedup_documents d join reports r on r.id = d.report_id
+      where d.report_id = any(${[...signatureIds]}::uuid[]) and r.defect_id is not null
+    `.execute(db);
+    rows.push(...extra.rows);
+  }
+
+  const reports: ScoredReport[] = [];
+  for (const row of rows) {
+    if (excluded.has(row.reportId)) continue;
+    const titleTerms = new Map<string, number>();
+    const bodyTerms = new Map<string, number>();
+    const visible: string[] = [];
+    row.ordinals.forEach((ordinal, position) => {
+      const term = queryOrdinals[Number(ordinal) - 1];
+      visible.push(term);
+      if (row.titleCounts[position] > 0) titleTerms.set(term, row.titleCounts[position]);
+      if (row.bodyCounts[position] > 0) bodyTerms.set(term, row.bodyCounts[position]);
+    });
+    const candidate = prepareStoredReport(
+      {
+        titleTerms,
+        bodyTerms,
+        receivedAt: new Date(row.receivedAt),
+        route: row.route,
+        component: row.component,
+        releaseId: row.releaseId,
+        errorSignature: row.errorSignature,
+        requestSignature: row.requestSignature,
+      },
+      visible,
+      row,
+      statistics,
+      weights,
+    );
+    const { score, signals } = scoreCandidate(prepared, candidate, weights);
+    reports.push({ reportId: row.reportId, defectId: row.defectId, score, signals });
+  }
+  reports.sort((a, b) => b.score - a.score || (a.reportId < b.reportId ? -1 : 1));
+  return { reports, statistics, prepared };
+}
+
+/** One retrieved report: its counts for the query terms it matched, its norms and structure. */
+interface CandidateRow {
+  reportId: string;
+  ordinals: number[];
+  titleCounts: number[];
+  bodyCounts: number[];
+  norm: number;
+  titleNorm: number;
+  receivedAt: Date;
+  defectId: string;
+  route: string | null;
+  component: string | null;
+  releaseId: string | null;
+  errorSignature: string | null;
+  requestSignature: string | null;
+}
+
+/**
+ * Adds a report to the index: its document row, one posting per distinct term, and +1 on the
+ * document frequency of each term and on the project's document count. Terms are written in
+ * sorted order so concurrent indexers lock the same rows in the same order (no deadlocks).
+ */
+export async function indexReport(
+  trx: Transaction<Database>,
+  input: { reportId: string; projectId: string; features: ReportFeatures; prepared: PreparedReport; weights?: ScoreWeights },
+): Promise<void> {
+  const { reportId, projectId, features, prepared } = input;
+  const terms = uniqueTerms(features);
+  const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
+  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
+  // than the rows it writes.
+  await sql`
+    with document as (
+      insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
+      values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
+              ${features.embedding ? [...features.embedding] : null}::real[])
+    ), postings as (
+      insert into dedup_postings (project_id, term, report_id, received_at, title_count, body_count)
+      select ${projectId}, term, ${reportId}, ${features.receivedAt}, title_count, body_count
+      from unnest(${terms}::text[], ${terms.map((term) => clamp(features.titleTerms.get(term)))}::int[], ${terms.map((term) => clamp(features.bodyTerms.get(term)))}::int[])
+        as t(term, title_count, body_count)
+    ), frequencies as (
+      insert into dedup_terms (project_id, term, document_frequency)
+      select ${projectId}, term, 1 from unnest(${terms}::text[]) as term
+      on conflict (project_id, term) do update set document_frequency = dedup_terms.document_frequency + 1
+    )
+    insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
+    on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
+  `.execute(trx);
+  // Stored norms were computed under the idf of their time; while a project is young idf moves
+  // fast, so recompute every norm each time the corpus doubles (amortised O(1) per report).
+  const documentCount = (await loadStatistics(trx, projectId, [])).documentCount;
+  if (documentCount >= 32 && (documentCount & (documentCount - 1)) === 0) {
+    await refreshNorms(trx, projectId, input.weights ?? defaultWeights);
+  }
+}
+
+/**
+ * Recomputes every stored norm of a project under the current statistics, with the same
+ * weighting as `prepareReport` (sublinear tf of title·boost + body, smoothed idf).
+ */
+export async function refreshNorms(db: Executor, projectId: string, weights: ScoreWeights = defaultWeights): Promise<void> {
+  await sql`
+    with corpus as (select document_count::float8 as n from dedup_corpus where project_id = ${projectId}),
+    weighted as (
+      select p.report_id,
+             ln((corpus.n + 1) / (t.document_frequency + 1)) + 1 as idf,
+             p.title_count, p.body_count
+      from dedup_postings p
+      join dedup_terms t on t.project_id = p.project_id and t.term = p.term
+      cross join corpus
+      where p.project_id = ${projectId}
+    ), norms as (
+      select report_id,
+             sqrt(sum(power((1 + ln(body_count + title_count * ${weights.titleBoost}::float8)) * idf, 2))) as norm,
+             sqrt(sum(case when title_count > 0 then power((1 + ln(title_count::float8)) * idf, 2) else 0 end)) as title_norm
+      from weighted
+      group by report_id
+    )
+    update dedup_documents d set norm = norms.norm, title_norm = norms.title_norm
+    from norms where d.report_id = norms.report_id
+  `.execute(db);
+}
+
+/** True when the report is already in the index (a retried job must not count it twice). */
+export async function isIndexed(db: Executor, reportId: string): Promise<boolean> {
+  return Boolean(await db.selectFrom('dedupDocuments').select('reportId').where('reportId', '=', reportId).executeTakeFirst());
+}

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type CorpusStatistics,
+  type ReportFeatures,
+  autoMergeTarget,
+  componentOverlap,
+  cosine,
+  defaultAutoMergePolicy,
+  prepareReport,
+  prepareStoredReport,
+  recencyScore,
+  routeOverlap,
+  scoreCandidate,
+  tfidfVector,
+} from '../../server/dedup/duplicate-score';
+import { stemTerm, termFrequencies, textTerms } from '../../server/dedup/text-terms';
+
+const statistics = (documentCount: number, frequencies: Record<string, number> = {}): CorpusStatistics => ({
+  documentCount,
+  documentFrequency: (term) => frequencies[term] ?? 0,
+});
+
+const features = (title: string, body = '', extra: Partial<ReportFeatures> = {}): ReportFeatures => ({
+  titleTerms: termFrequencies(textTerms(title)),
+  bodyTerms: termFrequencies(textTerms(body)),
+  receivedAt: new Date('2026-01-10T00:00:00Z'),
+  route: null,
+  component: null,
+  releaseId: null,
+  errorSignature: null,
+  requestSignature: null,
+  ...extra,
+});
+
+describe('textTerms', () => {
+  it('splits code identifiers into parts and keeps the whole identifier', () => {
+    expect(textTerms('CompositeRecordReader failed')).toEqual(['compositerecordreader', 'composite', 'record', 'reader', 'fail']);
+  });
+
+  it('drops stop words and bare numbers', () => {
+    // "nothing" stems to "noth": crude, but the same on both sides of every comparison
+    expect(textTerms('The page is 404 and the button does nothing')).toEqual(['page', 'button', 'noth']);
+  });
+
+  it('stems plurals and -ing/-ed forms of longer words only', () => {
+    expect([stemTerm('failing'), stemTerm('crashed'), stemTerm('buttons'), stemTerm('class'), stemTerm('bus')]).toEqual([
+      'fail', 'crash', 'button', 'class', 'bus',
+    ]);
+  });
+});
+
+describe('cosine of tf-idf vectors', () => {
+  it('is 1 for identical texts and 0 for texts without shared terms', () => {
+    const stats = statistics(100, { checkout: 5, button: 20, avatar: 3 });
+    const a = tfidfVector(termFrequencies(['checkout', 'button']), stats);
+    const b = tfidfVector(termFrequencies(['avatar']), stats);
+    expect(cosine(a, a)).toBeCloseTo(1, 6);
+    expect(cosine(a, b)).toBe(0);
+  });
+
+  it('weighs a shared rare term above a shared common term', () => {
+    const stats = statistics(1000, { checkout: 5, page: 600 });
+    const query = tfidfVector(termFrequencies(['checkout', 'page']), stats);
+    const sharesRare = tfidfVector(termFrequencies(['checkout', 'avatar']), stats);
+    const sharesCommon = tfidfVector(termFrequencies(['page', 'avatar']), stats);
+    expect(cosine(query, sharesRare)).toBeGreaterThan(cosine(query, sharesCommon));
+  });
+});
+
+describe('structural signals', () => {
+  it('gives component lists partial credit by overlap', () => {
+    expect(componentOverlap('namenode, datanode', 'datanode')).toBeCloseTo(0.5);
+    expect(componentOverlap('checkout', 'Checkout')).toBe(1);
+    expect(componentOverlap(null, 'checkout')).toBe(0);
+  });
+
+  it('gives routes in the same area half credit', () => {
+    expect(routeOverlap('/checkout/pay', '/checkout/pay')).toBe(1);
+    expect(routeOverlap('/checkout/pay', '/checkout/cart')).toBe(0.5);
+    expect(routeOverlap('/checkout', '/profile')).toBe(0);
+  });
+
+  it('halves the recency signal at the half-life and keeps decreasing', () => {
+    const day = 86_400_000;
+    const start = new Date(0);
+    expect(recencyScore(start, start, 30)).toBe(1);
+    expect(recencyScore(start, new Date(30 * day), 30)).toBeCloseTo(0.5);
+    expect(recencyScore(start, new Date(300 * day), 30)).toBeLessThan(recencyScore(start, new Date(100 * day), 30));
+  });
+});
+
+describe('scoreCandidate', () => {
+  const stats = statistics(200, { checkout: 10, pay: 8, button: 30, nothing: 40, profile: 12, picture: 6, upload: 9 });
+
+  it('ranks the same complaint in other words above a different complaint in similar words', () => {
+    const query = prepareReport(features('Pay button does nothing on checkout'), stats);
+    const same = prepareReport(features('Checkout: clicking pay does nothing'), stats);
+    const other = prepareReport(features('Upload button does nothing on profile picture'), stats);
+    expect(scoreCandidate(query, same).score).toBeGreaterThan(scoreCandidate(query, other).score);
+  });
+
+  it('adds the error signature signal only for equal signatures', () => {
+    const query = prepareReport(features('Checkout broken', '', { errorSignature: 'TypeError:cart.total' }), stats);
+    const sameError = prepareReport(features('Profile broken', '', { errorSignature: 'TypeError:cart.total' }), stats);
+    const otherError = prepareReport(features('Profile broken', '', { errorSignature: 'RangeError:avatar' }), stats);
+    const same = scoreCandidate(query, sameError);
+    const other = scoreCandidate(query, otherError);
+    expect(same.signals.errorSignature).toBe(1);
+    expect(other.signals.errorSignature).toBe(0);
+    expect(same.score).toBeGreaterThan(other.score);
+  });
+
+  it('prefers the more recent of two equally similar reports', () => {
+    const query = prepareReport(features('Pay button does nothing', '', { receivedAt: new Date('2026-03-01T00:00:00Z') }), stats);
+    const recent = prepareReport(features('Pay button does nothing', '', { receivedAt: new Date('2026-02-25T00:00:00Z') }), stats);
+    const old = prepareReport(features('Pay button does nothing', '', { receivedAt: new Date('2024-02-25T00:00:00Z') }), stats);
+    expect(scoreCandidate(query, recent).score).toBeGreaterThan(scoreCandidate(query, old).score);
+  });
+
+  it('scores a stored report from its query-term counts exactly as from its full text', () => {
+    const query = prepareReport(features('Pay button does nothing on checkout'), stats);
+    const full = prepareReport(features('Checkout pay fails', 'the pay button on checkout does nothing at all, profile is fine'), stats);
+    const stored = prepareStoredReport(full.features, query.all.weights.keys(), { norm: full.all.norm, titleNorm: full.title.norm }, stats);
+    expect(scoreCandidate(query, stored).score).toBeCloseTo(scoreCandidate(query, full).score, 10);
+  });
+});
+
+describe('autoMergeTarget', () => {
+  const candidate = (score: number, text: number, extra: Record<string, number> = {}) => ({ defectId: `d${score}`, score, signals: { text, route: 1, ...extra } });
+
+  it('merges a clear, textually close winner', () => {
+    const best = candidate(2, 0.95);
+    expect(autoMergeTarget([best, candidate(0.3, 0.2)])).toBe(best);
+  });
+
+  it('never merges on a low score or with no candidates', () => {
+    expect(autoMergeTarget([candidate(0.2, 0.2)])).toBeNull();
+    expect(autoMergeTarget([])).toBeNull();
+  });
+
+  it('does not merge on words alone across areas of the product', () => {
+    expect(autoMergeTarget([candidate(2, 0.95, { route: 0 })])).toBeNull();
+  });
+
+  it('merges on a shared error signature with little shared wording', () => {
+    const best = candidate(0.6, 0.15, { errorSignature: 1, route: 0 });
+    expect(autoMergeTarget([best])).toBe(best);
+  });
+
+  it('does not choose between two close candidates', () => {
+    const policy = defaultAutoMergePolicy;
+    const best = candidate(2, 0.95);
+    expect(autoMergeTarget([best, candidate(2 - policy.minMargin / 2, 0.95)])).toBeNull();
+  });
+});
+
+describe('error signature conflict', () => {
+  const stats = statistics(200, { pay: 8, save: 9, button: 30, click: 25 });
+
+  it('never auto-merges two reports whose error signatures differ, however alike the words', () => {
+    const query = prepareReport(features('Button does nothing', 'I click it and nothing happens', { errorSignature: 'TypeError at settings.js' }), stats);
+    const candidate = prepareReport(features('Button does nothing', 'I click it and nothing happens', { errorSignature: 'TypeError at checkout.js' }), stats);
+    const { score, signals } = scoreCandidate(query, candidate);
+    expect(signals.text).toBeCloseTo(1, 6);
+    expect(signals.errorSignatureConflict).toBe(1);
+    expect(autoMergeTarget([{ defectId: 'd', score, signals: { ...signals } }])).toBeNull();
+  });
+});
