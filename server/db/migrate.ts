@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from './schema';
 import * as initial from './migrations/20261122_0001_initial';
 import * as requirements from './migrations/20261122_0300_requirements';
+import * as defectStates from './migrations/20261122_0500_defect_states';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -11,6 +12,7 @@ import * as requirements from './migrations/20261122_0300_requirements';
 const migrations: Record<string, Migration> = {
   '20261122_0001_initial': initial,
   '20261122_0300_requirements': requirements,
+  '20261122_0500_defect_states': defectStates,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

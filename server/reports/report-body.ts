@@ -78,16 +78,21 @@ function readMultipart(ctx: Context): Promise<ReportRequestBody> {
       else if (name === 'report') reportText = value;
       else if (name === 'key') keyField = value;
     });
+    let fileInProgress = false;
     busboy.on('file', (name, stream, info) => {
       if (name !== 'screenshot') {
         stream.resume();
         fail(new AppError('invalid_multipart', `Unexpected file field "${name}"; send the image as "screenshot"`));
         return;
       }
+      fileInProgress = true;
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('limit', () => fail(new AppError('payload_too_large', `The screenshot is larger than ${reportLimits.imageBytes / 1024 / 1024} MB`)));
-      stream.on('close', () => {
+      // A body cut off mid-file errors the file stream; the report must not be stored without it.
+      stream.on('error', () => fail(new AppError('invalid_multipart', 'The multipart request ended in the middle of the screenshot')));
+      stream.on('end', () => {
+        fileInProgress = false;
         if (!(stream as unknown as { truncated?: boolean }).truncated) image = { bytes: Buffer.concat(chunks), filename: info.filename };
       });
     });
@@ -97,6 +102,7 @@ function readMultipart(ctx: Context): Promise<ReportRequestBody> {
     busboy.on('error', (error: Error) => reject(failure ?? new AppError('invalid_multipart', `Malformed multipart request: ${error.message}`)));
     busboy.on('close', () => {
       if (failure) return reject(failure);
+      if (fileInProgress) return reject(new AppError('invalid_multipart', 'The multipart request ended in the middle of the screenshot'));
       if (reportText === undefined) return reject(new AppError('invalid_multipart', 'The multipart request has no "report" field', { field: 'report' }));
       try {
         resolve({ json: parseJson(reportText), image, keyField });

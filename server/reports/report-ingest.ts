@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Report, type ReportAccepted, reportReference } from '../../shared/report-schema';
 import type { Database, DefectOrigin } from '../db/schema';
-import { enqueueJob } from '../outbox/job-queue';
 import type { CheckedImage } from './image-check';
 
 export const processReportJobKind = 'report.process';
@@ -23,66 +22,48 @@ export interface ReportToStore {
  */
 export async function storeReport(db: Kysely<Database>, input: ToStore): Promise<ReportAccepted> {
   const { report } = input;
-  return db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto('reports')
-      .values({
-        projectId: input.projectId,
-        clientId: report.id,
-        origin: input.origin,
-        payload: JSON.stringify(report),
-        title: report.title?.trim() || null,
-        description: report.description,
-        expected: report.expected?.trim() || null,
-        steps: report.steps?.trim() || null,
-        reporterEmail: report.email || report.user?.email || null,
-        reporterId: report.user?.id ?? null,
-        url: report.url ?? null,
-        environment: report.environment?.trim() || null,
-        clientIp: input.clientIp ?? null,
-        userAgent: (report.browser?.userAgent ?? input.userAgent ?? null)?.slice(0, 1000) ?? null,
-        reporterTokenHash: report.reporterToken ? createHash('sha256').update(report.reporterToken).digest('hex') : null,
-      })
-      .onConflict((conflict) => conflict.columns(['projectId', 'clientId']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (!inserted) {
-      const existing = await trx
-        .selectFrom('reports')
-        .select('id')
-        .where('projectId', '=', input.projectId)
-        .where('clientId', '=', report.id)
-        .executeTakeFirstOrThrow();
-      return accepted(existing.id, report.id, true);
-    }
-    if (input.image) {
-      const sha256 = createHash('sha256').update(input.image.bytes).digest('hex');
-      // Content-addressed: the same image sent twice is stored once.
-      await trx
-        .insertInto('attachmentBlobs')
-        .values({
-          sha256,
-          contentType: input.image.checked.contentType,
-          byteSize: input.image.bytes.length,
-          width: input.image.checked.width,
-          height: input.image.checked.height,
-          data: input.image.bytes,
-        })
-        .onConflict((conflict) => conflict.column('sha256').doNothing())
-        .execute();
-      await trx
-        .insertInto('reportAttachments')
-        .values({ reportId: inserted.id, sha256, kind: 'screenshot', filename: input.image.filename?.slice(0, 255) ?? null })
-        .execute();
-    }
-    await enqueueJob(trx, {
-      kind: processReportJobKind,
-      projectId: input.projectId,
-      payload: { reportId: inserted.id },
-      idempotencyKey: `${processReportJobKind}:${inserted.id}`,
-    });
-    return accepted(inserted.id, report.id, false);
-  });
+  const image = input.image;
+  const imageSha256 = image ? createHash('sha256').update(image.bytes).digest('hex') : null;
+  // One statement (data-modifying CTEs) is atomic without an explicit transaction and costs one
+  // round trip: the report, its content-addressed image and its processing job commit together.
+  const result = await sql<{ id: string }>`
+    with inserted as (
+      insert into reports (project_id, client_id, origin, payload, title, description, expected, steps, reporter_email,
+                           reporter_id, url, environment, client_ip, user_agent, reporter_token_hash)
+      values (${input.projectId}, ${report.id}, ${input.origin}, ${JSON.stringify(report)}, ${report.title?.trim() || null},
+              ${report.description}, ${report.expected?.trim() || null}, ${report.steps?.trim() || null},
+              ${report.email || report.user?.email || null}, ${report.user?.id ?? null}, ${report.url ?? null},
+              ${report.environment?.trim() || null}, ${input.clientIp ?? null},
+              ${(report.browser?.userAgent ?? input.userAgent ?? null)?.slice(0, 1000) ?? null},
+              ${report.reporterToken ? createHash('sha256').update(report.reporterToken).digest('hex') : null})
+      on conflict (project_id, client_id) do nothing
+      returning id
+    ), blob as (
+      insert into attachment_blobs (sha256, content_type, byte_size, width, height, data)
+      select ${imageSha256}, ${image?.checked.contentType ?? null}, ${image?.bytes.length ?? null}, ${image?.checked.width ?? null},
+             ${image?.checked.height ?? null}, ${image?.bytes ?? null}
+      where ${imageSha256}::text is not null and exists (select 1 from inserted)
+      on conflict (sha256) do nothing
+    ), attachment as (
+      insert into report_attachments (report_id, sha256, kind, filename)
+      select id, ${imageSha256}, 'screenshot', ${image?.filename?.slice(0, 255) ?? null} from inserted where ${imageSha256}::text is not null
+    ), job as (
+      insert into jobs (kind, project_id, payload, idempotency_key)
+      select ${processReportJobKind}, ${input.projectId}, jsonb_build_object('reportId', id), ${`${processReportJobKind}:`} || id::text from inserted
+      on conflict (idempotency_key) do nothing
+    )
+    select id from inserted
+  `.execute(db);
+  const inserted = result.rows[0];
+  if (inserted) return accepted(inserted.id, report.id, false);
+  // A retry (or a concurrent twin that committed first): answer as the first time.
+  const existing = await db
+    .selectFrom('reports')
+    .select('id')
+    .where('projectId', '=', input.projectId)
+    .where('clientId', '=', report.id)
+    .executeTakeFirstOrThrow();
+  return accepted(existing.id, report.id, true);
 }
 
 type ToStore = ReportToStore;

@@ -28,6 +28,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
   const perKey = new RateLimiter(config.rateLimits.perKeyPerMinute, 60_000);
   const perIp = new RateLimiter(config.rateLimits.perIpPerMinute, 60_000);
   const spamGuard = new SpamGuard();
+  const projectsByKey = new ProjectKeyCache(db);
   const router = new Router();
 
   router.options('/api/v1/reports', async (ctx) => {
@@ -84,7 +85,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
 
   async function resolveProject(key: string, ctx: Context): Promise<Project> {
     if (!key) throw new AppError('invalid_project_key', 'Send the project’s public key in the X-Bugloop-Key header (or a "key" field)');
-    const project = publicKeyPattern.test(key) ? await findProjectByPublicKey(db, key) : undefined;
+    const project = publicKeyPattern.test(key) ? await projectsByKey.get(key) : undefined;
     if (!project) throw new AppError('invalid_project_key', 'Unknown project key');
     const origin = ctx.get('origin');
     if (origin && !project.allowedOrigins.includes(origin)) {
@@ -133,10 +134,62 @@ function rateLimited(retryAfterMs: number, who: string): AppError {
 
 /** Validates with a shared schema; the 400 names the first bad field by its dotted path. */
 export function validate<Schema extends z.ZodType>(schema: Schema, value: unknown): z.output<Schema> {
+  const badText = findInvalidText(value, '');
+  if (badText !== undefined) {
+    throw new AppError('invalid_report', `${badText || '(body)'}: contains characters that are not valid text (NUL or a lone surrogate)`, { field: badText });
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue.path.join('.') || '(body)';
   const message = issue.code === 'invalid_type' && issue.message.includes('received undefined') ? 'is required' : issue.message;
   throw new AppError('invalid_report', `${field}: ${message}`, { field });
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL characters or lone UTF-16 surrogates (JSON allows
+ * both as escapes). Finds the first such string (or key) and returns its path.
+ */
+function findInvalidText(value: unknown, path: string, depth = 0): string | undefined {
+  if (depth > 64) return undefined; // the schema rejects such depth anyway
+  if (typeof value === 'string') return value.includes('\u0000') || !value.isWellFormed() ? path : undefined;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index += 1) {
+      const found = findInvalidText(value[index], path ? `${path}.${index}` : String(index), depth + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = path ? `${path}.${key}` : key;
+      if (key.includes('\u0000') || !key.isWellFormed()) return childPath;
+      const found = findInvalidText(child, childPath, depth + 1);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Public keys are looked up on every report; a few seconds of caching saves a query per report.
+ * A project's origins or archival take effect within `ttlMs`.
+ */
+class ProjectKeyCache {
+  private readonly entries = new Map<string, { project: Project | undefined; expiresAt: number }>();
+
+  constructor(
+    private readonly db: AppDependencies['database']['db'],
+    private readonly ttlMs = 5000,
+  ) {}
+
+  async get(key: string): Promise<Project | undefined> {
+    const now = Date.now();
+    const cached = this.entries.get(key);
+    if (cached && cached.expiresAt > now) return cached.project;
+    const project = await findProjectByPublicKey(this.db, key);
+    if (this.entries.size > 10_000) this.entries.clear();
+    this.entries.set(key, { project, expiresAt: now + this.ttlMs });
+    return project;
+  }
 }

@@ -32,7 +32,7 @@ function sendMultipart(report: unknown, image?: Buffer, options: { key?: string;
   const form = new FormData();
   form.set('report', JSON.stringify(report));
   if (options.key) form.set('key', options.key);
-  if (image) form.set('screenshot', new Blob([image], { type: options.imageType ?? 'image/png' }), 'screenshot.png');
+  if (image) form.set('screenshot', new Blob([new Uint8Array(image)], { type: options.imageType ?? 'image/png' }), 'screenshot.png');
   return app.request('/api/v1/reports', { method: 'POST', headers: options.key ? { origin } : { 'x-bugloop-key': publicKey, origin }, body: form });
 }
 
@@ -139,6 +139,12 @@ describe('rejecting bad input with a clear code', () => {
     await expectError(response, 400, 'invalid_json');
   });
 
+  // Regression: found by the fuzz test; PostgreSQL refused these strings and the server answered 500.
+  it('400 invalid_report for a NUL character or a lone surrogate, naming the field', async () => {
+    await expectError(await sendJson(`{"id":"${randomUUID()}","description":"a\\u0000b"}`), 400, 'invalid_report', 'description');
+    await expectError(await sendJson(`{"id":"${randomUUID()}","description":"x","metadata":{"k":"\\ud800"}}`), 400, 'invalid_report', 'metadata.k');
+  });
+
   it('401 invalid_project_key without a key or with an unknown one', async () => {
     await expectError(await sendJson(minimal(), { 'x-bugloop-key': '' }), 401, 'invalid_project_key');
     await expectError(await sendJson(minimal(), { 'x-bugloop-key': 'pk_doesnotexist000000' }), 401, 'invalid_project_key');
@@ -189,7 +195,7 @@ describe('rejecting bad input with a clear code', () => {
 
   it('400 invalid_multipart without a report field', async () => {
     const form = new FormData();
-    form.set('screenshot', new Blob([makePng(4, 4)]), 'a.png');
+    form.set('screenshot', new Blob([new Uint8Array(makePng(4, 4))]), 'a.png');
     const response = await app.request('/api/v1/reports', { method: 'POST', headers: { 'x-bugloop-key': publicKey }, body: form });
     await expectError(response, 400, 'invalid_multipart', 'report');
   });
