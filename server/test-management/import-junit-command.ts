@@ -90,8 +90,8 @@ export function formatSummary(files: string[], release: string, summary: TestRun
   ].join('\n');
 }
 
-/** A progress bar on a terminal; on a CI log (not a terminal) one line per 10%. */
-class ProgressDisplay {
+/** A progress bar on a terminal; on a CI log (not a terminal) one line per 10%. Exported for tests. */
+export class ProgressDisplay {
   private done = 0;
   private lastDraw = 0;
   private lastDecile = -1;
