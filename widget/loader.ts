@@ -45,6 +45,7 @@ if (!global.Bugloop || !('version' in global.Bugloop)) {
     release: data.release,
     environment: data.environment,
     nonce: script?.nonce || undefined,
+    screenshotEngine: data.screenshotEngine as WidgetOptions['screenshotEngine'],
     texts: data.buttonText ? { button: data.buttonText } : undefined,
   };
   for (const key of Object.keys(fromAttributes) as Array<keyof WidgetOptions>) if (fromAttributes[key] === undefined) delete fromAttributes[key];

@@ -2,7 +2,7 @@
  * The widget's one options object. Every field is optional except `projectKey`; the script tag's
  * `data-*` attributes fill the same fields for the no-code case (`data-project-key`,
  * `data-position`, `data-button-text`, `data-accent-color`, `data-theme`, `data-language`,
- * `data-release`, `data-environment`, `data-hide-button`, `data-nonce`, `data-server`).
+ * `data-release`, `data-environment`, `data-hide-button`, `data-nonce`, `data-server`, `data-screenshot-engine`).
  *
  * This file holds only types and small pure helpers: the loader and the lazy chunks both import
  * it, so anything heavy here would be paid twice.
@@ -69,6 +69,8 @@ export interface WidgetOptions {
   keepFragment?: boolean;
   /** Take a screenshot when the form opens. Default true. */
   screenshot?: boolean;
+  /** Pin the screenshot engine (benchmarks, or a page one engine renders badly). Default: modern-screenshot, then html2canvas-pro. */
+  screenshotEngine?: 'modern-screenshot' | 'html2canvas-pro';
   /** CSP nonce for the `<style>` element, when constructable stylesheets are unavailable. */
   nonce?: string;
   /** Extra CSS selector whose elements are blacked out in screenshots. */

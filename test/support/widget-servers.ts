@@ -242,6 +242,7 @@ export async function startWidgetServers(): Promise<WidgetServers> {
       response.writeHead(500, { 'Content-Type': 'application/json' });
       return void response.end('{"error":{"code":"internal_error","message":"broken on purpose"}}');
     }
+    if (url.pathname === '/favicon.ico') return void response.writeHead(204).end();
     if (url.pathname === '/picture.png') {
       response.writeHead(200, { 'Content-Type': 'image/png' });
       return void response.end(testPicture);

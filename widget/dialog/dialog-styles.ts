@@ -25,6 +25,8 @@ details ul{margin:6px 0;padding-left:18px}
 .check{display:flex;gap:6px;align-items:center;font-weight:400;margin:4px 0}
 .trap{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
 .reference{font:600 18px ui-monospace,monospace;margin:8px 0}
+.columns{display:grid;gap:4px 20px}
+@media (min-width:900px){.panel{width:min(1100px,calc(100vw - 40px))}.columns{grid-template-columns:minmax(0,1fr) minmax(0,1.5fr)}}
 @keyframes bugloop-fade{from{opacity:0}to{opacity:1}}
 @media (prefers-reduced-motion:reduce){.overlay{animation:none}}
 `;

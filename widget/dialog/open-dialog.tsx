@@ -101,7 +101,7 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
     requestAnimationFrame(() =>
       setTimeout(() => {
         import('../capture/screenshot')
-          .then((module) => module.captureViewport({ exclude: runtime.host, maskSelector: options.maskSelector, fetch: runtime.fetch }))
+          .then((module) => module.captureViewport({ exclude: runtime.host, maskSelector: options.maskSelector, fetch: runtime.fetch, engine: options.screenshotEngine }))
           .then(adopt)
           .catch((error) => {
             runtime.reportError(error);
@@ -229,6 +229,8 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
           </div>
         ) : (
           <form onSubmit={submit} noValidate>
+            <div class="columns">
+            <div>
             <label for="bugloop-description">{texts.description}</label>
             <textarea id="bugloop-description" required aria-required="true" aria-invalid={invalid} placeholder={texts.descriptionPlaceholder} value={values.description} onInput={set('description')} />
             {invalid && !values.description.trim() && (
@@ -245,6 +247,7 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
             <div class="trap" aria-hidden="true">
               <label for="bugloop-website">Website</label>
               <input id="bugloop-website" type="text" tabIndex={-1} autocomplete="off" value={values.website} onInput={set('website')} />
+            </div>
             </div>
 
             {shot.kind !== 'off' && includeScreenshot && (
@@ -284,6 +287,7 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
                 {shot.kind === 'ready' && shot.unreadableImages > 0 && <p class="muted">{shot.unreadableImages} image(s) from other sites could not be included.</p>}
               </div>
             )}
+            </div>
 
             <details>
               <summary>{texts.whatWillBeSent}</summary>
