@@ -78,30 +78,55 @@ export function paintMasks(canvas: HTMLCanvasElement, rects: Rect[], scale: numb
 
 const flowDisplays = new Set(['block', 'flow-root', 'list-item']);
 
+/** Fixed and sticky elements paint inside the viewport wherever their ancestors are. */
+function ancestorsOfPinnedElements(root: Document | ShadowRoot, into: Set<Element>): Set<Element> {
+  for (const element of root.querySelectorAll('*')) {
+    if (element.shadowRoot) ancestorsOfPinnedElements(element.shadowRoot, into);
+    const position = getComputedStyle(element).position;
+    if (position !== 'fixed' && position !== 'sticky') continue;
+    for (let current: Node | null = element; current; current = current instanceof ShadowRoot ? current.host : current.parentNode) {
+      if (current instanceof Element) into.add(current);
+    }
+  }
+  return into;
+}
+
 /**
- * Decides whether a node is worth cloning. Elements wholly below the viewport are culled (7–9×
- * faster on long pages), but only where that cannot move what is visible: in normal block flow,
- * statically or relatively positioned. Inside tables, flex and grid containers, sizes depend on
- * every sibling, so those children are always kept.
+ * Decides whether a node is worth cloning; off-screen content is most of a long page, and cloning
+ * costs milliseconds per element. An element wholly outside the viewport is:
+ * - dropped, when it is below the viewport in normal block flow (statically or relatively
+ *   positioned): nothing visible depends on it;
+ * - otherwise kept as an empty shell: the clone copies its computed width and height in pixels,
+ *   so it takes the same room while its descendants are skipped.
+ * Table parts are never emptied (column widths depend on every cell), and neither are ancestors
+ * of fixed or sticky elements (those paint in the viewport from anywhere).
  */
 export function createNodeFilter(exclude: Element | undefined): (node: Node) => boolean {
+  const viewportWidth = innerWidth;
   const viewportHeight = innerHeight;
+  const pinned = ancestorsOfPinnedElements(document, new Set());
+  const hollow = new WeakSet<Node>();
   const parentDisplay = new WeakMap<Element, string>();
   return (node) => {
     if (node === exclude) return false;
+    const parentNode = node.parentNode instanceof ShadowRoot ? node.parentNode.host : node.parentNode;
+    if (parentNode && hollow.has(parentNode)) return false;
     if (!(node instanceof Element)) return true;
     const box = node.getBoundingClientRect();
-    if (box.top <= viewportHeight + 50) return true;
+    const outside = box.bottom < 0 || box.top > viewportHeight || box.right < 0 || box.left > viewportWidth;
+    if (!outside || pinned.has(node)) return true;
+    const style = getComputedStyle(node);
     const parent = node.parentElement;
-    if (!parent) return true;
-    let display = parentDisplay.get(parent);
-    if (display === undefined) {
-      display = getComputedStyle(parent).display;
-      parentDisplay.set(parent, display);
+    if (parent && box.top > viewportHeight && (style.position === 'static' || style.position === 'relative')) {
+      let display = parentDisplay.get(parent);
+      if (display === undefined) {
+        display = getComputedStyle(parent).display;
+        parentDisplay.set(parent, display);
+      }
+      if (flowDisplays.has(display)) return false;
     }
-    if (!flowDisplays.has(display)) return true;
-    const position = getComputedStyle(node).position;
-    return !(position === 'static' || position === 'relative');
+    if (!style.display.startsWith('table') && style.display !== 'contents') hollow.add(node);
+    return true;
   };
 }
 
