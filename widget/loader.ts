@@ -45,6 +45,7 @@ if (!global.Bugloop || !('version' in global.Bugloop)) {
     release: data.release,
     environment: data.environment,
     nonce: script?.nonce || undefined,
+    screenshot: data.screenshot === 'false' ? false : undefined,
     screenshotEngine: data.screenshotEngine as WidgetOptions['screenshotEngine'],
     texts: data.buttonText ? { button: data.buttonText } : undefined,
   };

@@ -2,7 +2,7 @@
  * The widget's one options object. Every field is optional except `projectKey`; the script tag's
  * `data-*` attributes fill the same fields for the no-code case (`data-project-key`,
  * `data-position`, `data-button-text`, `data-accent-color`, `data-theme`, `data-language`,
- * `data-release`, `data-environment`, `data-hide-button`, `data-nonce`, `data-server`, `data-screenshot-engine`).
+ * `data-release`, `data-environment`, `data-hide-button`, `data-nonce`, `data-server`, `data-screenshot`, `data-screenshot-engine`).
  *
  * This file holds only types and small pure helpers: the loader and the lazy chunks both import
  * it, so anything heavy here would be paid twice.

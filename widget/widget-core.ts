@@ -73,7 +73,9 @@ export function createWidget(environment: {
   const open = guard(() => {
     if (!runtime || dialog || opening) return;
     opening = true;
+    // The element that really has focus, inside shadow roots too (our own button is in one).
     returnFocus = document.activeElement;
+    while (returnFocus?.shadowRoot?.activeElement) returnFocus = returnFocus.shadowRoot.activeElement;
     const current = runtime;
     environment
       .loadDialog()
