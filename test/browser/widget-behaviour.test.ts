@@ -81,12 +81,12 @@ describe.skipIf(!browserAvailable)('widget behaviour', () => {
         window.widgetErrors = [];
         if (!sessionStorage.getItem('seeded')) {
           sessionStorage.setItem('seeded', '1');
-          localStorage.setItem('bugloop:queue', JSON.stringify([{ server: ${JSON.stringify(servers.ingest.url)}, key: 'pk_unknown_key', queuedAt: 1, report: { id: '3f0c5a52-2b8f-4e0a-9d55-1c0b7b5b2f11', description: 'Refused' } }]));
+          localStorage.setItem('bugloop:queue', JSON.stringify([{ server: ${JSON.stringify(servers.ingest.url)}, key: 'pk_unknownkey0000000', queuedAt: 1, report: { id: '3f0c5a52-2b8f-4e0a-9d55-1c0b7b5b2f11', description: 'Refused' } }]));
         }
         window.Bugloop = { q: [['init', { projectKey: ${JSON.stringify(testProjectKey)}, onError: (error) => window.widgetErrors.push(error.code + ': ' + error.message) }]] };`,
     });
     await page.goto(servers.pageUrl('plain'));
-    await expect.poll(() => page.evaluate(() => (window as BugloopWindow).widgetErrors ?? []), { timeout: 15_000 }).toEqual(['invalid_key: Unknown project key']);
+    await expect.poll(() => page.evaluate(() => (window as BugloopWindow).widgetErrors ?? []), { timeout: 15_000 }).toEqual(['invalid_project_key: Unknown project key']);
     expect(await page.evaluate(() => localStorage.getItem('bugloop:queue'))).toBeNull();
     expect(servers.ingest.requests.filter((request) => request.method === 'POST' && request.status === 401).length).toBeGreaterThanOrEqual(1);
   });

@@ -22,7 +22,7 @@ const widgetFolder = path.join(repository, 'dist/widget');
 const fixtureFolder = path.join(repository, 'test/fixtures/widget-pages');
 
 /** The key the recording server accepts. */
-export const testProjectKey = 'pk_test_widget_0123456789';
+export const testProjectKey = 'pk_testwidget0123456789';
 
 /** Encodes an RGBA image as PNG with Node's zlib (no native dependency). */
 export function encodePng(width: number, height: number, pixel: (x: number, y: number) => [number, number, number, number]): Buffer {
@@ -175,7 +175,7 @@ export class RecordingServer {
     if (origin && !cors['Access-Control-Allow-Origin']) return fail(response, 403, 'origin_not_allowed', `Origin ${origin} is not allowed`);
     const body = await readBody(request);
     const key = (request.headers['x-bugloop-key'] as string | undefined) ?? body.key;
-    if (key !== testProjectKey) return fail(response, 401, 'invalid_key', 'Unknown project key', cors);
+    if (key !== testProjectKey) return fail(response, 401, 'invalid_project_key', 'Unknown project key', cors);
     if (!body.json) return fail(response, 400, 'invalid_request', 'The report part is missing', cors);
     if (Buffer.byteLength(body.json) > reportLimits.jsonBytes) return fail(response, 413, 'payload_too_large', 'Report JSON over 256 KB', cors);
     let parsedJson: unknown;
@@ -185,7 +185,7 @@ export class RecordingServer {
       return fail(response, 400, 'invalid_json', 'The report is not JSON', cors);
     }
     const result = reportSchema.safeParse(parsedJson);
-    if (!result.success) return fail(response, 400, 'invalid_request', result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '), cors);
+    if (!result.success) return fail(response, 400, 'invalid_report', result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '), cors);
     if (body.image) {
       if (!(reportLimits.imageTypes as readonly string[]).includes(body.image.type)) return fail(response, 415, 'unsupported_image', `Image type ${body.image.type}`, cors);
       if (body.image.bytes.length > reportLimits.imageBytes) return fail(response, 413, 'payload_too_large', 'Image over 5 MB', cors);
@@ -219,8 +219,11 @@ export interface WidgetServers {
   close(): Promise<void>;
 }
 
-/** Starts the three origins. */
-export async function startWidgetServers(): Promise<WidgetServers> {
+/**
+ * Starts the three origins. `widget` points the pages at another server for the widget and its
+ * endpoint (the real app, in the end-to-end test) instead of the recording one.
+ */
+export async function startWidgetServers(options: { widget?: { url: string; projectKey: string } } = {}): Promise<WidgetServers> {
   let pageOrigin = '';
   const ingest = new RecordingServer(() => [pageOrigin]);
   await ingest.start();
@@ -252,12 +255,14 @@ export async function startWidgetServers(): Promise<WidgetServers> {
     if (!/^[a-z0-9-]+$/.test(name) || !existsSync(file)) return void response.writeHead(404).end('no such fixture');
     const nonce = randomBytes(12).toString('base64');
     const dataAttributes = [...url.searchParams].map(([key, value]) => ` data-${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}="${value.replace(/"/g, '&quot;')}"`).join('');
+    const widgetUrl = options.widget?.url ?? ingest.url;
+    const projectKey = options.widget?.projectKey ?? testProjectKey;
     const html = readFileSync(file, 'utf8')
       .replaceAll('{{NONCE}}', nonce)
       .replaceAll('{{ASSETS}}', assets.url)
       .replaceAll(
         '{{WIDGET}}',
-        `<script nonce="${nonce}" src="${ingest.url}/widget.js" data-project-key="${testProjectKey}" data-release="2.3.4" data-environment="test"${dataAttributes} async></script>`,
+        `<script nonce="${nonce}" src="${widgetUrl}/widget.js" data-project-key="${projectKey}" data-release="2.3.4" data-environment="test"${dataAttributes} async></script>`,
       );
     const headers: Record<string, string> = { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' };
     if (name === 'strict-csp')
@@ -266,7 +271,7 @@ export async function startWidgetServers(): Promise<WidgetServers> {
         `script-src 'nonce-${nonce}' 'strict-dynamic'`,
         `style-src 'self' 'nonce-${nonce}'`,
         `img-src 'self' data: blob: ${assets.url}`,
-        `connect-src 'self' ${ingest.url} ${assets.url}`,
+        `connect-src 'self' ${widgetUrl} ${assets.url}`,
         `object-src 'none'`,
         `base-uri 'none'`,
       ].join('; ');
