@@ -28,6 +28,10 @@ export interface WidgetTexts {
   arrow: string;
   undo: string;
   whatWillBeSent: string;
+  /** `{console}`, `{network}` and `{breadcrumbs}` are replaced by counts. */
+  logSummary: string;
+  /** `{count}` is replaced by the number of images left out. */
+  unreadableImages: string;
   includeScreenshot: string;
   includeLogs: string;
   send: string;
@@ -112,6 +116,8 @@ export const defaultTexts: WidgetTexts = {
   arrow: 'Arrow',
   undo: 'Undo',
   whatWillBeSent: 'What will be sent',
+  logSummary: '{console} console messages · {network} failed or slow requests · {breadcrumbs} clicks and page changes',
+  unreadableImages: '{count} image(s) from other sites could not be included.',
   includeScreenshot: 'Screenshot',
   includeLogs: 'Console and network logs',
   send: 'Send report',

@@ -284,7 +284,7 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
                     </div>
                   )}
                 </div>
-                {shot.kind === 'ready' && shot.unreadableImages > 0 && <p class="muted">{shot.unreadableImages} image(s) from other sites could not be included.</p>}
+                {shot.kind === 'ready' && shot.unreadableImages > 0 && <p class="muted">{texts.unreadableImages.replace('{count}', String(shot.unreadableImages))}</p>}
               </div>
             )}
             </div>
@@ -297,7 +297,10 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
                   {navigator.userAgent.slice(0, 80)} · {innerWidth}×{innerHeight}
                 </li>
                 <li>
-                  {logs.console.length} console · {logs.network.length} network · {logs.breadcrumbs.length} clicks/navigation
+                  {texts.logSummary
+                    .replace('{console}', String(logs.console.length))
+                    .replace('{network}', String(logs.network.length))
+                    .replace('{breadcrumbs}', String(logs.breadcrumbs.length))}
                 </li>
               </ul>
               {shot.kind !== 'off' && (
