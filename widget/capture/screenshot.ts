@@ -98,8 +98,10 @@ function ancestorsOfPinnedElements(root: Document | ShadowRoot, into: Set<Elemen
  *   positioned): nothing visible depends on it;
  * - otherwise kept as an empty shell: the clone copies its computed width and height in pixels,
  *   so it takes the same room while its descendants are skipped.
- * Table parts are never emptied (column widths depend on every cell), and neither are ancestors
- * of fixed or sticky elements (those paint in the viewport from anywhere).
+ * Table rows and cells below the viewport are emptied, never dropped: column widths depend on
+ * every cell, and an emptied cell keeps its computed width in the clone, so the columns keep
+ * theirs (the large-dom fixture puts its widest cell in the last row to check this). Ancestors of
+ * fixed or sticky elements are never emptied (those paint in the viewport from anywhere).
  */
 export function createNodeFilter(exclude: Element | undefined): (node: Node) => boolean {
   const viewportWidth = innerWidth;
@@ -125,7 +127,7 @@ export function createNodeFilter(exclude: Element | undefined): (node: Node) => 
       }
       if (flowDisplays.has(display)) return false;
     }
-    if (!style.display.startsWith('table') && style.display !== 'contents') hollow.add(node);
+    if (style.display !== 'contents') hollow.add(node);
     return true;
   };
 }
