@@ -174,6 +174,43 @@ describe.skipIf(!browserAvailable)('widget behaviour', () => {
     await expect.poll(() => page.locator('[data-bugloop] #bugloop-email').inputValue()).toBe('queued@example.com');
   });
 
+  it('captures the scrolled part of a long page, as Chromium shows it', async () => {
+    const page = await freshPage();
+    await page.goto(servers.pageUrl('large-dom', { hideButton: 'true' }));
+    await page.waitForFunction(() => (window as BugloopWindow).Bugloop?.version && document.querySelector('[data-bugloop]'));
+    await page.evaluate(() => scrollTo(0, 3000));
+    const reference = await page.screenshot({ type: 'png' });
+    await page.evaluate(() => (window as BugloopWindow).Bugloop!.open());
+    await page.locator('[data-bugloop] canvas').waitFor({ timeout: 20_000 });
+    const captured = await page.evaluate(async () => {
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+      return document.querySelector('[data-bugloop]')!.shadowRoot!.querySelector('canvas')!.toDataURL('image/png');
+    });
+    const compare = await browser.newPage();
+    try {
+      const meanDifference = await compare.evaluate(
+        async ({ reference, captured }) => {
+          const pixels = async (url: string) => {
+            const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+            const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+            canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+            return canvas.getContext('2d')!.getImageData(0, 0, bitmap.width, bitmap.height).data;
+          };
+          const [a, b] = await Promise.all([pixels(reference), pixels(captured)]);
+          if (a.length !== b.length) return 255;
+          let sum = 0;
+          for (let index = 0; index < a.length; index++) if (index % 4 !== 3) sum += Math.abs(a[index] - b[index]);
+          return sum / ((a.length / 4) * 3);
+        },
+        { reference: `data:image/png;base64,${reference.toString('base64')}`, captured },
+      );
+      // The top of the page (header, account box) would differ by far more than this.
+      expect(meanDifference).toBeLessThan(2);
+    } finally {
+      await compare.close();
+    }
+  }, 45_000);
+
   it('destroy() removes the element, the global and every patch', async () => {
     const page = await freshPage();
     const consoleWatch = watchConsole(page);
