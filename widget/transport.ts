@@ -12,6 +12,7 @@ const maxQueued = 5;
 const maxQueueChars = 5 * 1024 * 1024;
 const timeoutMs = 20_000;
 
+/** How one send ended: accepted, refused for good, or worth retrying later. */
 export type SendOutcome =
   | { kind: 'accepted'; answer: ReportAccepted }
   | { kind: 'rejected'; code: string; message: string; status: number }

@@ -123,6 +123,25 @@ describe.skipIf(!browserAvailable)('widget behaviour', () => {
     expect(await page.evaluate(() => document.activeElement === document.querySelector('[data-bugloop]'))).toBe(true);
   });
 
+  it('a drawing stroke released over the backdrop keeps the dialog and the stroke', async () => {
+    const page = await freshPage();
+    await page.goto(servers.pageUrl('plain'));
+    await openForm(page);
+    const canvas = page.locator('[data-bugloop] canvas');
+    await canvas.waitFor({ timeout: 20_000 });
+    await page.click('[data-bugloop] button[data-tool="pen"]');
+    const box = (await canvas.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(5, 5, { steps: 6 });
+    await page.mouse.up();
+    expect(await page.locator('[data-bugloop] [role="dialog"]').count()).toBe(1);
+    expect(await page.locator('[data-bugloop] button[data-tool="undo"]').isEnabled()).toBe(true);
+    // A plain click on the backdrop still closes.
+    await page.mouse.click(5, 5);
+    await expect.poll(() => page.locator('[data-bugloop] [role="dialog"]').count()).toBe(0);
+  }, 45_000);
+
   it('refuses to send without a description and says why', async () => {
     const page = await freshPage();
     await page.goto(servers.pageUrl('plain', { screenshot: 'false' }));

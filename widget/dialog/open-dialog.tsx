@@ -90,6 +90,7 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
   const [phase, setPhase] = useState<Phase>({ kind: 'editing' });
   const [invalid, setInvalid] = useState(false);
   const panel = useRef<HTMLDivElement>(null);
+  const pressedOnBackdrop = useRef(false);
   const reportId = useRef(createId());
 
   const adopt = (capture: Pick<Capture, 'canvas' | 'engine' | 'unreadableImages'>) =>
@@ -210,7 +211,15 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
   const { logs } = runtime;
 
   return (
-    <div class={`overlay ${theme}`} lang={options.language} onKeyDown={onKeyDown} onClick={(event) => event.target === event.currentTarget && props.onClose()}>
+    <div
+      class={`overlay ${theme}`}
+      lang={options.language}
+      onKeyDown={onKeyDown}
+      // Only a click that starts and ends on the backdrop closes: a drawing stroke released outside
+      // the panel must not throw the report away.
+      onPointerDown={(event) => (pressedOnBackdrop.current = event.target === event.currentTarget)}
+      onClick={(event) => pressedOnBackdrop.current && event.target === event.currentTarget && props.onClose()}
+    >
       <div class="panel" ref={panel} role="dialog" aria-modal="true" aria-labelledby="bugloop-title">
         <h2 id="bugloop-title">{texts.title}</h2>
         {phase.kind === 'sent' || phase.kind === 'queued' ? (
