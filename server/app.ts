@@ -12,6 +12,7 @@ import { distDirectory, loadAssetFolder, serveAssets } from './http/static-asset
 import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
 import { metricsRoutes } from './metrics/metrics-routes';
+import { testManagementRoutes } from './test-management/test-management-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -41,6 +42,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
     metricsRoutes(dependencies.database),
+    testManagementRoutes(dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

@@ -13,6 +13,7 @@ import { createUser } from '../users/user-service';
 import { createProject, findProjectById } from '../projects/project-service';
 import { createApiToken } from '../auth/api-token-service';
 import { apiTokenScopes } from '../../shared/scopes';
+import { formatSummary, importJunitFiles } from '../test-management/import-junit-command';
 
 interface Command {
   summary: string;
@@ -134,6 +135,29 @@ const commands: Record<string, Command> = {
         const created = await createApiToken(database.db, { projectId, scopes, name: (values.name as string | undefined) ?? 'CLI token' });
         console.log(`Token (shown once; store it as a secret): ${created.token}`);
         console.log(`Scopes: ${created.scopes.join(', ')}`);
+      });
+      return 0;
+    },
+  },
+  'import-junit': {
+    summary: 'Import JUnit XML reports (files or globs) as one test run; failing tests become CI defects.',
+    usage: 'bugloop import-junit <files or globs> --project ID --release 1.4.0 [--build B] [--environment E] [--commit SHA]',
+    options: { project: { type: 'string' }, release: { type: 'string' }, build: { type: 'string' }, environment: { type: 'string' }, commit: { type: 'string' } },
+    async run(values, positionals) {
+      if (positionals.length === 0) throw new UsageError('Name at least one JUnit XML file or glob');
+      const projectId = required(values, 'project');
+      const release = required(values, 'release');
+      await withDatabase(async (database) => {
+        const { files, summary } = await importJunitFiles(database.db, {
+          patterns: positionals,
+          projectId,
+          release,
+          build: values.build as string | undefined,
+          environment: values.environment as string | undefined,
+          commit: values.commit as string | undefined,
+          progress: process.stderr,
+        });
+        console.log(formatSummary(files, release, summary));
       });
       return 0;
     },

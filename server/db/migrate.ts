@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import type { Logger } from 'pino';
 import type { Database } from './schema';
 import * as initial from './migrations/20261122_0001_initial';
+import * as requirements from './migrations/20261122_0300_requirements';
 import * as defectStates from './migrations/20261122_0500_defect_states';
 
 /**
@@ -10,6 +11,7 @@ import * as defectStates from './migrations/20261122_0500_defect_states';
  */
 const migrations: Record<string, Migration> = {
   '20261122_0001_initial': initial,
+  '20261122_0300_requirements': requirements,
   '20261122_0500_defect_states': defectStates,
 };
 

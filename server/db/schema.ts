@@ -225,6 +225,15 @@ export interface TestCasesTable {
   updatedAt: CreatedAt;
 }
 
+export interface RequirementsTable {
+  projectId: string;
+  key: string;
+  title: string | null;
+  url: string | null;
+  createdAt: CreatedAt;
+  updatedAt: CreatedAt;
+}
+
 export interface TestCaseRevisionsTable {
   id: BigIntId;
   testCaseId: string;
@@ -378,6 +387,7 @@ export interface Database {
   defectNonDuplicates: DefectNonDuplicatesTable;
   testCases: TestCasesTable;
   testCaseRevisions: TestCaseRevisionsTable;
+  requirements: RequirementsTable;
   testRuns: TestRunsTable;
   testResults: TestResultsTable;
   defectTestLinks: DefectTestLinksTable;

@@ -8,7 +8,7 @@ import type { Database } from '../db/schema';
  * one), the newest test result, the newest report, the defect–test links, test cases, runs,
  * releases and the project's settings. The fingerprint is read *before* computing, so an answer
  * is never older than the fingerprint it is stored under; a change that escapes the fingerprint
- * (a deleted link or run) is bounded by the time to live.
+ * (a deleted link, a result edited in place) is bounded by the time to live.
  */
 export class MetricsCache {
   private readonly entries = new Map<string, { fingerprint: string; storedAt: number; value: unknown }>();
@@ -51,7 +51,7 @@ export async function dataFingerprint(db: Kysely<Database>, projectId: string): 
       (select max(id) from defect_events),
       (select max(id) from test_results),
       (select max(received_at) from reports where project_id = ${projectId}),
-      (select count(*) || ':' || coalesce(max(created_at)::text, '') from defect_test_links),
+      (select max(created_at) from defect_test_links),
       (select count(*) || ':' || coalesce(max(updated_at)::text, '') from test_cases where project_id = ${projectId}),
       (select count(*) || ':' || coalesce(max(created_at)::text, '') from test_runs where project_id = ${projectId}),
       (select count(*) || ':' || coalesce(max(first_seen_at)::text, '') || ':' || coalesce(max(released_at)::text, '') from releases where project_id = ${projectId}),

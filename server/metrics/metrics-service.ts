@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
+import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
@@ -26,7 +26,7 @@ import {
 /**
  * Quality metrics computed from the defect history (`defect_states`, replayed from
  * `defect_events`), so every figure can be recomputed for any past instant. Definitions and
- * sources: docs/metrics.md. All queries read one request-scoped snapshot (`metric_scope`):
+ * sources: docs/metrics.md. Every metric of one answer reads one snapshot (the `scope` CTE):
  * the defects as they stood at `asOf`, merged ones left out, filtered by component.
  */
 

@@ -39,11 +39,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index defect_states_current on defect_states (project_id) where valid_to = 'infinity';
     -- entries into a done status, for "resolved per week"
     create index defect_states_resolutions on defect_states (project_id, valid_from) where is_done and resolved_at = valid_from;
+    -- the newest link, for the metrics cache's data fingerprint (an index lookup, not a count)
+    create index defect_test_links_created on defect_test_links (created_at);
   `.execute(db);
 
   await sql`
     create function bugloop_refresh_defect_states() returns trigger language plpgsql as $body$
     begin
+      -- Only these kinds change a defect's state; report and comment events (most of the
+      -- volume) skip the rebuild entirely.
+      if not exists (select 1 from new_events where kind in ${sql.raw(stateKinds)}) then
+        return null;
+      end if;
       -- Serialize with other writers of the same defects (updateDefect locks the row too), so
       -- two transactions never interleave their delete + insert of one defect's intervals.
       perform 1 from defects where id in (select defect_id from new_events) order by id for update;
@@ -74,6 +81,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     drop function if exists bugloop_refresh_defect_states();
     drop function if exists bugloop_rebuild_defect_states(uuid);
     drop table if exists defect_states;
+    drop index if exists defect_test_links_created;
   `.execute(db);
 }
 
@@ -88,6 +96,9 @@ export async function down(db: Kysely<unknown>): Promise<void> {
  * The value a field had at creation is the created event's, else the old value of the
  * field's first change event, else the defect's current column.
  */
+/** The event kinds that change a defect's state; all others are ignored by the replay. */
+const stateKinds = `('created', 'status_changed', 'field_changed', 'merged', 'unmerged')`;
+
 function statesInsertSql(target: string): string {
   const done = `('resolved', 'verified', 'closed', 'wont_fix')`;
   return `
@@ -98,7 +109,7 @@ function statesInsertSql(target: string): string {
              d.status as current_status, d.severity as current_severity, d.component as current_component,
              d.found_in_release_id as current_release, d.origin as current_origin, d.merged_into_id
       from defect_events e join defects d on d.id = e.defect_id
-      where ${target}
+      where ${target} and e.kind in ${stateKinds}
     ),
     first_change as (
       select defect_id,

@@ -1,0 +1,126 @@
+import { createReadStream, statSync } from 'node:fs';
+import type { Kysely } from 'kysely';
+import { glob } from 'tinyglobby';
+import type { Database } from '../db/schema';
+import { AppError } from '../http/app-error';
+import { findProjectById } from '../projects/project-service';
+import { importTestRun, type TestRunSummary } from './test-run-import';
+
+/** Options of `bugloop import-junit`. */
+export interface ImportJunitOptions {
+  patterns: string[];
+  projectId: string;
+  release: string;
+  build?: string;
+  environment?: string;
+  commit?: string;
+  /** Where progress goes (stderr); a bar when it is a terminal, a line per 10% otherwise. */
+  progress?: NodeJS.WriteStream;
+}
+
+/** Reports from this size on get a progress display. */
+const progressThresholdBytes = 5 * 1024 * 1024;
+
+/** Expands files and globs (sorted, de-duplicated); an unmatched pattern is an error. */
+export async function expandReportPatterns(patterns: string[]): Promise<string[]> {
+  const files = new Set<string>();
+  for (const pattern of patterns) {
+    const matches = /[*?[\]{}]/.test(pattern) ? await glob(pattern, { onlyFiles: true, absolute: false }) : [pattern];
+    const existing = matches.filter((file) => {
+      try {
+        return statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    });
+    if (existing.length === 0) throw new AppError('invalid_request', `No JUnit file matches ${pattern}`);
+    for (const file of existing.sort()) files.add(file);
+  }
+  return [...files];
+}
+
+/**
+ * Imports JUnit files as one run and returns the summary. Progress (bytes read of all files)
+ * goes to `options.progress` when the files add up to 5 MB or more.
+ */
+export async function importJunitFiles(db: Kysely<Database>, options: ImportJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
+  if (!(await findProjectById(db, options.projectId))) throw new AppError('not_found', `No project with id ${options.projectId}`);
+  const files = await expandReportPatterns(options.patterns);
+  const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
+  const progress = options.progress && totalBytes >= progressThresholdBytes ? new ProgressDisplay(options.progress, totalBytes) : undefined;
+  async function* read(file: string) {
+    for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+      progress?.advance((chunk as Buffer).length);
+      yield chunk as Buffer;
+    }
+  }
+  try {
+    const summary = await importTestRun(
+      db,
+      {
+        projectId: options.projectId,
+        release: options.release,
+        build: options.build,
+        environment: options.environment,
+        commit: options.commit,
+        source: `cli: ${files.length === 1 ? files[0] : `${files.length} files`}`,
+        pathRoots: [process.cwd()],
+        actor: { kind: 'integration' },
+      },
+      files.map((file) => ({ name: file, body: read(file) })),
+    );
+    return { files, summary };
+  } finally {
+    progress?.finish();
+  }
+}
+
+/** The lines `bugloop import-junit` prints at the end. */
+export function formatSummary(files: string[], release: string, summary: TestRunSummary): string {
+  const failed = summary.failed + summary.errors;
+  return [
+    `Imported ${files.length} file${files.length === 1 ? '' : 's'} as test run ${summary.runId} (release ${release})`,
+    `  cases:        ${summary.cases}`,
+    `  passed:       ${summary.passed}`,
+    `  failed:       ${failed}${summary.errors ? ` (${summary.errors} errors)` : ''}`,
+    `  skipped:      ${summary.skipped}`,
+    `  flaky:        ${summary.flaky}`,
+    `  new cases:    ${summary.newCases}`,
+    `  new defects:  ${summary.newDefects}${summary.updatedDefects ? ` (${summary.updatedDefects} existing defects failed again)` : ''}`,
+  ].join('\n');
+}
+
+/** A progress bar on a terminal; on a CI log (not a terminal) one line per 10%. */
+class ProgressDisplay {
+  private done = 0;
+  private lastDraw = 0;
+  private lastDecile = -1;
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly total: number,
+  ) {}
+
+  advance(bytes: number): void {
+    this.done += bytes;
+    const fraction = Math.min(this.done / this.total, 1);
+    if (this.stream.isTTY) {
+      const now = Date.now();
+      if (now - this.lastDraw < 100 && fraction < 1) return;
+      this.lastDraw = now;
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      this.stream.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  ${mb(this.done)} / ${mb(this.total)}`);
+    } else {
+      const decile = Math.floor(fraction * 10);
+      if (decile === this.lastDecile) return;
+      this.lastDecile = decile;
+      this.stream.write(`reading reports: ${decile * 10}% (${mb(this.done)} of ${mb(this.total)})\n`);
+    }
+  }
+
+  finish(): void {
+    if (this.stream.isTTY) this.stream.write('\n');
+  }
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
