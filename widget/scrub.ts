@@ -7,7 +7,7 @@ const rules: Array<[RegExp, string]> = [
   [/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[jwt]'],
   [/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, '[email]'],
-  [/\b((?:access_|refresh_|id_|api_?|auth_?|session_?)?(?:token|key|secret|password|passwd|pwd|signature|sig|code))(["']?\s*[:=]\s*["']?)[^\s"'&,;}]+/gi, '$1$2[redacted]'],
+  [/\b((?:access_|refresh_|id_|api_?|auth_?|session_?)?(?:token|key|secret|password|passwd|pwd|signature|sig|code))(["']?\s*[:=]\s*["']?)[^\s"'&,;})\]]+/gi, '$1$2[redacted]'],
   [/\b(?:sk|pk|rk|ghp|gho|xox[abp])_[A-Za-z0-9_-]{8,}/g, '[token]'],
   [/\b[A-Za-z0-9_-]{40,}\b/g, '[token]'],
   [/\b\d(?:[ -]?\d){8,}\b/g, '[number]'],

@@ -175,6 +175,37 @@ describe.skipIf(!browserAvailable)('widget behaviour', () => {
     expect(entry.report.breadcrumbs).toBeUndefined();
   }, 45_000);
 
+  it('records uncaught errors, unhandled rejections, failed XHR and route changes', async () => {
+    const page = await freshPage();
+    await page.goto(servers.pageUrl('plain', { screenshot: 'false' }));
+    await page.locator('[data-bugloop] button.launcher').waitFor();
+    await page.evaluate(async () => {
+      setTimeout(() => {
+        throw new TypeError('Cannot read properties of null (token=abc999)');
+      });
+      void Promise.reject(new Error('Payment promise rejected'));
+      history.pushState({}, '', '/checkout/step-2?coupon=SECRET');
+      await new Promise<void>((resolve) => {
+        const request = new XMLHttpRequest();
+        request.open('POST', '/api/broken/xhr?session=abc');
+        request.onloadend = () => resolve();
+        request.send('{}');
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    });
+    const openedAt = await openForm(page);
+    await page.fill('[data-bugloop] #bugloop-description', 'Errors of every kind');
+    await page.waitForTimeout(Math.max(0, openedAt + 1600 - Date.now()));
+    await page.click('[data-bugloop] button[type="submit"]');
+    await page.locator('[data-bugloop] .reference').waitFor({ timeout: 15_000 });
+    const { report } = servers.ingest.received.find((entry) => entry.report.description === 'Errors of every kind')!;
+    expect(report.console).toContainEqual(expect.objectContaining({ level: 'error', source: 'uncaught', message: 'TypeError: Cannot read properties of null (token=[redacted])' }));
+    expect(report.console).toContainEqual(expect.objectContaining({ level: 'error', source: 'unhandledrejection', message: 'Error: Payment promise rejected', stack: expect.stringContaining('Payment promise rejected') }));
+    expect(report.network).toContainEqual(expect.objectContaining({ kind: 'xhr', method: 'POST', url: `${servers.pageOrigin}/api/broken/xhr`, status: 500 }));
+    expect(report.breadcrumbs).toContainEqual(expect.objectContaining({ kind: 'navigation', from: `${servers.pageOrigin}/plain.html`, to: `${servers.pageOrigin}/checkout/step-2` }));
+    expect(report.url).toBe(`${servers.pageOrigin}/checkout/step-2`);
+  }, 45_000);
+
   it('replays calls queued before the script loaded, and data-bugloop-trigger opens the form with the button hidden', async () => {
     const page = await freshPage();
     await page.addInitScript({

@@ -44,3 +44,9 @@ describe('annotation geometry', () => {
     expect(dragRectangle(50, 40, 10, 5)).toEqual({ x: 10, y: 5, width: 40, height: 35 });
   });
 });
+
+describe('widget scrubbing inside brackets', () => {
+  it('stops a redacted value at a closing bracket (regression: the bracket was eaten)', () => {
+    expect(scrubText('failed (token=abc999) [key=k1]')).toBe('failed (token=[redacted]) [key=[redacted]]');
+  });
+});
