@@ -38,7 +38,7 @@ export function renderDemoPage(options: { publicKey: string | undefined; serverU
 </style>
 </head>
 <body>
-<header><strong>Acme Outfitters</strong><nav><a href="#">Shop</a><a href="#">Orders</a><a href="#">Account</a></nav></header>
+<header><strong>Acme Outfitters</strong><nav><a href="#">Shop</a><a href="#">Orders</a><a href="#">Account</a><a href="#" data-bugloop-trigger>Feedback</a></nav></header>
 <main>
   <div>
     <div class="hint">
