@@ -9,6 +9,7 @@ import { errorHandler, requestContext } from './http/request-context';
 import { authenticate } from './http/authenticate';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
+import { integrationRoutes } from './integrations/integration-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -32,7 +33,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   app.use(authenticate(dependencies.database.db));
 
   // Each feature exports one router; mount it here (one line each).
-  const routers = [healthRoutes(dependencies.database), demoRoutes(config, dependencies)];
+  const routers = [healthRoutes(dependencies.database), demoRoutes(config, dependencies), integrationRoutes(config, dependencies)];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
