@@ -30,7 +30,7 @@ type Route = (request: RecordedRequest) => Promise<FakeResponse> | FakeResponse;
  */
 export class FakeServer {
   readonly requests: RecordedRequest[] = [];
-  private readonly faults: { method: string; path: RegExp; fault: Fault; remaining: number }[] = [];
+  private readonly faults: { method: string; path: RegExp; fault: Fault; remaining: number; when?: (request: RecordedRequest) => boolean }[] = [];
   private server: http.Server | undefined;
   url = '';
 
@@ -48,9 +48,9 @@ export class FakeServer {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  /** The next `times` requests to `method path` meet `fault`. */
-  inject(method: string, path: RegExp, fault: Fault, times = 1): void {
-    this.faults.push({ method, path, fault, remaining: times });
+  /** The next `times` requests to `method path` (and passing `when`, e.g. one GraphQL operation) meet `fault`. */
+  inject(method: string, path: RegExp, fault: Fault, times = 1, when?: (request: RecordedRequest) => boolean): void {
+    this.faults.push({ method, path, fault, remaining: times, when });
   }
 
   /** Recorded requests to `method path`. */
@@ -64,7 +64,9 @@ export class FakeServer {
     const url = new URL(incoming.url ?? '/', 'http://fake');
     const request: RecordedRequest = { method: incoming.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: incoming.headers, body: Buffer.concat(chunks) };
     this.requests.push(request);
-    const fault = this.faults.find((candidate) => candidate.remaining > 0 && candidate.method === request.method && candidate.path.test(request.path));
+    const fault = this.faults.find(
+      (candidate) => candidate.remaining > 0 && candidate.method === request.method && candidate.path.test(request.path) && (!candidate.when || candidate.when(request)),
+    );
     if (fault) fault.remaining -= 1;
     if (fault?.fault.kind === 'status') return send(response, { status: fault.fault.status, headers: fault.fault.headers, body: fault.fault.body ?? { error: 'injected' } });
     let answer: FakeResponse;
