@@ -132,7 +132,8 @@ export type Notification =
       reportTitle: string;
       defectStatus: string;
       fixedIn: string | null;
-      statusUrl: string;
+      /** The site the report came from, where the widget shows a reporter their reports; null when unknown. */
+      statusUrl: string | null;
       deliveryId: string;
     };
 

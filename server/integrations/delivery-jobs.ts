@@ -168,7 +168,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
         reportTitle: (report.title ?? report.description).replace(/\s+/g, ' ').slice(0, 120),
         defectStatus: defect.status,
         fixedIn: defect.fixedIn,
-        statusUrl: originOf(report.url) ?? options.publicUrl,
+        statusUrl: originOf(report.url) ?? null,
         deliveryId: deliveryId(job),
       },
       loaded.context,

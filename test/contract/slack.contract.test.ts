@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import type { DestinationRow } from '../../server/db/schema';
@@ -88,7 +89,7 @@ describe('Slack through @slack/web-api', () => {
     slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'status', status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } });
     const before = Date.now();
     await deliver(destination, defectId);
-    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where('payload', '@>', JSON.stringify({ defectId })).executeTakeFirstOrThrow();
+    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
     expect(job.state).toBe('pending');
     expect(job.runAt.getTime()).toBeGreaterThanOrEqual(before + 29_000);
     expect(slack.messages).toHaveLength(0);
@@ -101,7 +102,7 @@ describe('Slack through @slack/web-api', () => {
     const { defectId, projectId } = await setup();
     const wrong = await addDestination(database.db, projectId, { kind: 'slack', name: 'wrong', config: { channel: 'C0123BUGS', apiUrl: `${slack.server.url}/api/` }, secrets: { botToken: 'xoxb-wrong' } });
     await deliver(wrong, defectId);
-    const job = await database.db.selectFrom('jobs').selectAll().where('payload', '@>', JSON.stringify({ destinationId: wrong.id })).executeTakeFirstOrThrow();
+    const job = await database.db.selectFrom('jobs').selectAll().where(sql<boolean>`payload @> ${JSON.stringify({ destinationId: wrong.id })}::jsonb`).executeTakeFirstOrThrow();
     expect(job).toMatchObject({ state: 'dead', attempts: 1 });
     expect(job.lastError).toContain('invalid_auth');
   });
