@@ -20,7 +20,15 @@ export const destinationInputSchema = z.object({
   maxAttempts: z.number().int().min(1).max(50).default(8),
   timeoutMs: z.number().int().min(100).max(120_000).default(15_000),
 });
-export const destinationPatchSchema = destinationInputSchema.omit({ kind: true }).partial();
+/** A change: every field optional and without defaults, so an absent field is left alone. */
+export const destinationPatchSchema = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  secrets: z.record(z.string(), z.string().max(10_000).nullable()).optional(),
+  enabled: z.boolean().optional(),
+  maxAttempts: z.number().int().min(1).max(50).optional(),
+  timeoutMs: z.number().int().min(100).max(120_000).optional(),
+});
 export type DestinationInput = z.input<typeof destinationInputSchema>;
 
 /** A destination as the API shows it: config, which secrets are set (names only), never their values. */

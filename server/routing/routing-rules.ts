@@ -51,7 +51,15 @@ export const routingRuleInputSchema = z.object({
   /** Where it goes in the order; appended at the end when absent. */
   position: z.number().int().min(0).max(10_000).optional(),
 });
-export const routingRulePatchSchema = routingRuleInputSchema.partial();
+/** A change: every field optional and without defaults, so an absent field is left alone. */
+export const routingRulePatchSchema = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  triggers: z.array(z.enum(routingTriggers)).min(1).max(routingTriggers.length).optional(),
+  conditions: routingConditionsSchema.optional(),
+  actions: z.array(routingActionSchema).min(1).max(20).optional(),
+  enabled: z.boolean().optional(),
+  position: z.number().int().min(0).max(10_000).optional(),
+});
 
 /** The facts about a defect that rules look at. */
 export interface RoutingFacts {
