@@ -5,8 +5,10 @@ import { jiraDestination, jiraGlobalId } from '../../server/destinations/jira';
 import { settingsOf } from '../../server/destinations/destination-repository';
 import { loadTicketContent } from '../../server/destinations/ticket-content';
 import { enqueueDelivery } from '../../server/integrations/delivery-queue';
+import { applyStatusChange } from '../../server/integrations/status-sync';
+import { onReportAddedToDefect } from '../../server/routing/route-defect';
 import { createTestDatabase } from '../support/test-database';
-import { addDestination, integrationWorker, makeJobsDue, secretBox, seedDefect, testPublicUrl } from '../support/integrations';
+import { addDestination, addReport, integrationWorker, makeJobsDue, secretBox, seedDefect, testPublicUrl } from '../support/integrations';
 import { validateAdf } from './fakes/adf-validator';
 import { createFakeJira } from './fakes/fake-jira';
 import { jsonOf } from './fakes/fake-server';
@@ -168,6 +170,22 @@ describe('Jira through jira.js Version3Client', () => {
     const { settings } = settingsOf(secretBox, destination);
     await jiraDestination.addComment!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, '2 new reports since it was resolved, last on 1.4.2.', { publicUrl: testPublicUrl, timeoutMs: 2000 });
     expect(jira.issues[0].comments).toHaveLength(1);
+    expect(validateAdf(jira.issues[0].comments[0].body)).toEqual([]);
+  });
+
+  it('comments "N new reports since it was resolved, last on <release>" when reports keep coming after Done', async () => {
+    const { destination, defectId, projectId } = await setup();
+    await deliver(destination, defectId);
+    await database.db.transaction().execute((trx) => applyStatusChange(trx, destination, { externalKey: 'WEB-1', state: { name: 'Done', category: 'done' }, fixedIn: '1.4.1' }));
+    for (const release of ['1.4.1', '1.4.2']) {
+      await addReport(database.db, projectId, defectId, { description: `broken again on ${release}`, release });
+      await database.db.transaction().execute((trx) => onReportAddedToDefect(trx, defectId));
+    }
+    await makeJobsDue(database.db);
+    await integrationWorker(database.db).drain();
+    expect(jira.issues[0].comments).toHaveLength(1);
+    const text = JSON.stringify(jira.issues[0].comments[0].body);
+    expect(text).toContain('2 new reports since it was resolved, last on 1.4.2.');
     expect(validateAdf(jira.issues[0].comments[0].body)).toEqual([]);
   });
 });
