@@ -136,8 +136,13 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async attachScreenshot(settings, ticket, screenshot, context) {
+    const jira = client(settings, context);
+    // An upload that timed out may have landed: the same name and size on the issue means it did.
+    const issue = await call('get issue', () => jira.issues.getIssue({ issueIdOrKey: ticket.key, fields: ['attachment'] }));
+    const attachments = ((issue.fields as { attachment?: { filename?: string; size?: number }[] } | undefined)?.attachment ?? []);
+    if (attachments.some((attachment) => attachment.filename === screenshot.filename && attachment.size === screenshot.data.length)) return;
     await call('add attachment', () =>
-      client(settings, context).issueAttachments.addAttachment({
+      jira.issueAttachments.addAttachment({
         issueIdOrKey: ticket.key,
         attachment: { filename: screenshot.filename, file: screenshot.data, mimeType: screenshot.contentType },
       }),

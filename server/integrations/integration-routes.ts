@@ -20,6 +20,7 @@ import {
 import { InvalidSignatureError } from '../destinations/destination';
 import { destinationKinds, findDestination } from '../destinations/registry';
 import { loadTicketContent } from '../destinations/ticket-content';
+import { routeDefect } from '../routing/route-defect';
 import { createRule, deleteRule, listRules, reorderRules, routingRuleInputSchema, routingRulePatchSchema, ruleView, updateRule } from '../routing/routing-rules';
 import { enqueueDelivery, integrationJobKinds } from './delivery-queue';
 import { buildOpenApiDocument, type RouteSpec } from './openapi';
@@ -29,6 +30,7 @@ import { SecretBox } from './secret-box';
 import { applyStatusChange } from './status-sync';
 
 const uuid = z.uuid();
+const sendSchema = z.object({ destinationId: z.uuid().optional() });
 
 /**
  * The integrations API: destinations and routing rules (admins), dead letters and "Send to…"
@@ -242,21 +244,26 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
     {
       method: 'post',
       path: '/api/v1/projects/:projectId/defects/:defectId/send',
-      summary: '"Send to…": deliver a defect to one destination now (a tracker still gets one ticket at most)',
+      summary: '"Send to…": deliver a defect to one destination now, or (without destinationId) run the rules with the manual trigger. A tracker still gets one ticket at most',
       access: 'triager (token: defects:write)',
       status: 202,
-      requestBody: z.object({ destinationId: z.uuid() }),
+      requestBody: sendSchema,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'triager', 'defects:write', true);
         const defect = await requireDefect(projectId, ctx.params.defectId);
-        const parsed = z.object({ destinationId: z.uuid() }).safeParse(await readJsonBody(ctx));
+        const parsed = sendSchema.safeParse(await readJsonBody(ctx));
         if (!parsed.success) throw new AppError('invalid_request', 'destinationId must be the id of a destination', { field: 'destinationId' });
-        const destination = await findDestinationRow(db, projectId, parsed.data.destinationId);
-        if (!destination.enabled) throw new AppError('conflict', 'This destination is disabled');
-        await db.transaction().execute((trx) => enqueueDelivery(trx, destination, defect.id, 'manual', ''));
+        let deliveries = 1;
+        if (parsed.data.destinationId) {
+          const destination = await findDestinationRow(db, projectId, parsed.data.destinationId);
+          if (!destination.enabled) throw new AppError('conflict', 'This destination is disabled');
+          await db.transaction().execute((trx) => enqueueDelivery(trx, destination, defect.id, 'manual', ''));
+        } else {
+          deliveries = await db.transaction().execute((trx) => routeDefect(trx, defect.id, 'manual'));
+        }
         dependencies.jobs.poke();
         ctx.status = 202;
-        ctx.body = { status: 'queued' };
+        ctx.body = { status: 'queued', deliveries };
       },
     },
     {

@@ -168,6 +168,21 @@ describe('deliveries API', () => {
     expect(job).toMatchObject({ kind: 'integration.create_ticket', state: 'pending', projectId });
   });
 
+  it('"Send to…" without a destination runs the rules that have the manual trigger', async () => {
+    const seeded = await seedDefect(app.database.db, { projectId });
+    const webhook = await addDestination(app.database.db, projectId, { kind: 'webhook', name: 'ops', config: { url: 'https://ops.example/hook' }, secrets: { signingSecret: 'whsec_0123456789abcdef' } });
+    await app.request(`/api/v1/projects/${projectId}/routing-rules`, {
+      method: 'POST',
+      headers: json(admin),
+      body: JSON.stringify({ name: 'by hand', triggers: ['manual'], actions: [{ type: 'call_webhook', destinationId: webhook.id }] }),
+    });
+    const response = await app.request(`/api/v1/projects/${projectId}/defects/${seeded.defectId}/send`, { method: 'POST', headers: json(admin), body: '{}' });
+    expect(response.status).toBe(202);
+    expect((await response.json()).deliveries).toBeGreaterThanOrEqual(1);
+    const jobs = await app.database.db.selectFrom('jobs').select(['kind', 'payload']).where('kind', '=', 'integration.notify').execute();
+    expect(jobs.filter((job) => (job.payload as { defectId: string; destinationId: string }).defectId === seeded.defectId && (job.payload as { destinationId: string }).destinationId === webhook.id)).toHaveLength(1);
+  });
+
   it('lists dead letters and retries one with fresh attempts', async () => {
     await enqueueJob(app.database.db, { kind: 'integration.notify', projectId, payload: { destinationId: 'x', defectId }, idempotencyKey: `dead-test-${Date.now()}` });
     const dead = await app.database.db

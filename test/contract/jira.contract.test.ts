@@ -188,4 +188,15 @@ describe('Jira through jira.js Version3Client', () => {
     expect(text).toContain('2 new reports since it was resolved, last on 1.4.2.');
     expect(validateAdf(jira.issues[0].comments[0].body)).toEqual([]);
   });
+
+  it('does not upload the screenshot twice when an upload timed out after Jira stored it', async () => {
+    const { destination, defectId, screenshot } = await setup();
+    jira.server.inject('POST', /\/attachments$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver(destination, defectId);
+    expect(jira.server.calls('POST', /\/attachments$/)).toHaveLength(1);
+    expect(jira.issues[0].attachments).toHaveLength(1);
+    expect(jira.issues[0].attachments[0].data.equals(screenshot)).toBe(true);
+    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.attach_screenshot').where('idempotencyKey', 'like', 'screenshot:%').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'done', attempts: 2 });
+  });
 });

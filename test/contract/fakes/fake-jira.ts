@@ -26,6 +26,19 @@ export function createFakeJira(options: { email: string; apiToken: string; proje
   const server: FakeServer = new FakeServer((request: RecordedRequest): FakeResponse => {
     if (request.headers.authorization !== expectedAuth) return error(401, 'Client must be authenticated to access this resource.');
     const issuePath = /^\/rest\/api\/3\/issue\/([^/]+)\/(attachments|remotelink|comment)$/.exec(request.path);
+    const getIssue = /^\/rest\/api\/3\/issue\/([^/]+)$/.exec(request.path);
+    if (getIssue && request.method === 'GET') {
+      const issue = findIssue(decodeURIComponent(getIssue[1]));
+      if (!issue) return error(404, 'Issue does not exist or you do not have permission to see it.');
+      return {
+        status: 200,
+        body: {
+          id: issue.id,
+          key: issue.key,
+          fields: { status: issue.status, attachment: issue.attachments.map((attachment) => ({ id: attachment.id, filename: attachment.filename, size: attachment.data.length, mimeType: attachment.mimeType })) },
+        },
+      };
+    }
     if (request.method === 'POST' && request.path === '/rest/api/3/issue') {
       const body = jsonOf(request) as { fields?: Record<string, any> };
       const fields = body.fields ?? {};
