@@ -6,6 +6,16 @@ import type { Screenshot, TicketContent } from './destination';
 type Executor = Kysely<Database> | Transaction<Database>;
 
 const maxQuotes = 3;
+/**
+ * Caps per field, so a ticket stays well under Jira's 32,767-character description limit
+ * (the ADF of a defect at every cap is about 25 KB; see `npm run bench:integrations`).
+ */
+export const ticketFieldLimits = { quote: 1000, steps: 4000, expected: 2000, actual: 2000 } as const;
+
+function clip(value: string | null, limit: number): string | null {
+  if (value === null) return null;
+  return value.length > limit ? `${value.slice(0, limit - 1)}…` : value;
+}
 const maxLines = 10;
 const reportsConsidered = 50;
 
@@ -73,7 +83,7 @@ export async function loadTicketContent(db: Executor, defectId: string, publicUr
     const normalized = report.description.trim().toLowerCase();
     if (!normalized || seenQuotes.has(normalized)) continue;
     seenQuotes.add(normalized);
-    quotes.push({ text: report.description.trim().slice(0, 1000), receivedAt: report.receivedAt, release: report.release });
+    quotes.push({ text: clip(report.description.trim(), ticketFieldLimits.quote)!, receivedAt: report.receivedAt, release: report.release });
     if (quotes.length === maxQuotes) break;
   }
   const oldestFirst = [...reports].reverse();
@@ -147,9 +157,9 @@ export async function loadTicketContent(db: Executor, defectId: string, publicUr
     component: defect.component,
     origin: defect.origin,
     quotes,
-    steps,
-    expected,
-    actual,
+    steps: clip(steps, ticketFieldLimits.steps),
+    expected: clip(expected, ticketFieldLimits.expected),
+    actual: clip(actual, ticketFieldLimits.actual),
     environment,
     consoleErrors: [...consoleErrors].slice(0, maxLines),
     failedRequests: [...failedRequests].slice(0, maxLines),
