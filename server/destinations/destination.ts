@@ -18,6 +18,11 @@ export interface Destination<Config = Record<string, unknown>, Secrets = Record<
   readonly configSchema: z.ZodType<Config>;
   /** Validates the secrets (encrypted at rest, never returned). */
   readonly secretsSchema: z.ZodType<Secrets>;
+  /**
+   * Trackers: how long a new ticket may take to show up in `findTicket` (Jira's search index lags
+   * behind writes). A failed create is retried no sooner, so the look-before-create sees it.
+   */
+  readonly searchLagMs?: number;
   /** Notifiers: whether `notify` wants the screenshot's bytes (Slack uploads it; a webhook does not). */
   readonly sendsScreenshots?: boolean;
   /** Whether enough is set to deliver (e.g. a token and a project key). */

@@ -95,6 +95,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   kind: 'jira',
   label: 'Jira',
   role: 'tracker',
+  // JQL search is eventually consistent; Atlassian speaks of seconds. A margin well above that.
+  searchLagMs: 30_000,
   configSchema: jiraConfigSchema as z.ZodType<JiraConfig>,
   secretsSchema: jiraSecretsSchema as z.ZodType<JiraSecrets>,
 

@@ -6,7 +6,7 @@ import type { DeliveryContext, DestinationSettings, TicketReference } from '../d
 import { settingsOf } from '../destinations/destination-repository';
 import type { AnyDestination } from '../destinations/registry';
 import { loadScreenshot, loadTicketContent } from '../destinations/ticket-content';
-import { enqueueJob, type JobWorker, PermanentJobError } from '../outbox/job-queue';
+import { enqueueJob, type JobWorker, PermanentJobError, RetryLaterError } from '../outbox/job-queue';
 import { integrationJobKinds } from './delivery-queue';
 import { SecretBox } from './secret-box';
 
@@ -59,7 +59,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
     if (existing?.externalKey) return;
     const content = await loadTicketContent(trx, defectId, options.publicUrl);
     // Look before creating: an earlier attempt may have timed out after the tracker created the issue.
-    const ticket = (await destination.findTicket?.(settings, content, context)) ?? (await destination.createTicket(settings, content, context));
+    const ticket = (await destination.findTicket?.(settings, content, context)) ?? (await createOnce(destination, () => destination.createTicket!(settings, content, context)));
     const now = new Date();
     const saved = await trx
       .insertInto('externalTickets')
@@ -174,6 +174,20 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
       loaded.context,
     );
   });
+}
+
+/**
+ * A create that failed in an unknown way (timeout, 5xx) may have happened remotely. The retry
+ * waits at least the tracker's search lag, so its look-before-create can see such a ticket.
+ */
+async function createOnce(destination: AnyDestination, create: () => Promise<TicketReference>): Promise<TicketReference> {
+  try {
+    return await create();
+  } catch (error) {
+    if (!destination.searchLagMs || error instanceof PermanentJobError) throw error;
+    const delayMs = Math.max(destination.searchLagMs, error instanceof RetryLaterError ? error.delayMs : 0);
+    throw new RetryLaterError(`${(error as Error).message} (retrying after the search lag, so an issue created anyway is found)`, delayMs);
+  }
 }
 
 /** Stable across retries of one job, so receivers can drop repeats. */

@@ -47,6 +47,16 @@ async function deliver(destination: DestinationRow, defectId: string) {
   return integrationWorker(database.db).drain();
 }
 
+/** Runs jobs, making delayed retries due, until nothing is pending. */
+async function settle() {
+  for (let round = 0; round < 10; round += 1) {
+    await integrationWorker(database.db).drain();
+    const pending = await database.db.selectFrom('jobs').select('id').where('state', '=', 'pending').execute();
+    if (pending.length === 0) return;
+    await makeJobsDue(database.db);
+  }
+}
+
 async function ticketJob(destinationId: string, defectId: string) {
   return database.db.selectFrom('jobs').selectAll().where('idempotencyKey', '=', `ticket:${destinationId}:${defectId}`).executeTakeFirstOrThrow();
 }
@@ -118,6 +128,7 @@ describe('Jira through jira.js Version3Client', () => {
     const { destination, defectId } = await setup();
     jira.server.inject('POST', /^\/rest\/api\/3\/issue$/, { kind: 'status', status: 500 }, 2);
     await deliver(destination, defectId);
+    await settle();
     expect(jira.issues).toHaveLength(1);
     expect(await ticketJob(destination.id, defectId)).toMatchObject({ state: 'done', attempts: 3 });
   });
@@ -139,7 +150,11 @@ describe('Jira through jira.js Version3Client', () => {
   it('finds the issue by its label after a create that timed out on our side but succeeded in Jira: exactly one issue', async () => {
     const { destination, defectId } = await setup();
     jira.server.inject('POST', /^\/rest\/api\/3\/issue$/, { kind: 'slow-after-success', delayMs: 1500 });
+    const before = Date.now();
     await deliver(destination, defectId);
+    const waiting = await ticketJob(destination.id, defectId);
+    expect(waiting.runAt.getTime()).toBeGreaterThanOrEqual(before + 29_000); // Jira's search may lag behind the create
+    await settle();
     expect(jira.server.calls('POST', /^\/rest\/api\/3\/issue$/)).toHaveLength(1);
     expect(jira.issues).toHaveLength(1);
     const job = await ticketJob(destination.id, defectId);
