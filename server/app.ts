@@ -7,9 +7,12 @@ import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
 import { errorHandler, requestContext } from './http/request-context';
 import { authenticate } from './http/authenticate';
+import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 import { integrationRoutes } from './integrations/integration-routes';
+import { reportRoutes } from './reports/report-routes';
+import { metricsRoutes } from './metrics/metrics-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -29,11 +32,18 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   const dashboardAssets = loadAssetFolder(path.join(dist, 'dashboard'));
 
   app.use(requestContext(dependencies.logger));
+  app.use(securityHeaders({ https: config.publicUrl.startsWith('https://'), widgetPaths: (path) => widgetAssets.has(path) }));
   app.use(errorHandler());
   app.use(authenticate(dependencies.database.db));
 
   // Each feature exports one router; mount it here (one line each).
-  const routers = [healthRoutes(dependencies.database), demoRoutes(config, dependencies), integrationRoutes(config, dependencies)];
+  const routers = [
+    healthRoutes(dependencies.database),
+    demoRoutes(config, dependencies),
+    reportRoutes(config, dependencies),
+    metricsRoutes(dependencies.database),
+    integrationRoutes(config, dependencies),
+  ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }

@@ -30,6 +30,7 @@ const environmentSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   JOB_CONCURRENCY: z.coerce.number().int().min(0).max(64).default(4),
   JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  JOB_LEASE_MS: z.coerce.number().int().min(1000).default(5 * 60_000),
   RATE_LIMIT_PER_KEY_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   RATE_LIMIT_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   TRUST_PROXY: z
@@ -52,7 +53,8 @@ export interface Config {
   readonly logLevel: (typeof logLevels)[number];
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
   readonly databasePoolSize: number;
-  readonly jobs: { readonly concurrency: number; readonly pollIntervalMs: number };
+  /** Jobs: workers per process, poll interval, and how long a running job may go without finishing before it is presumed orphaned by a dead process. */
+  readonly jobs: { readonly concurrency: number; readonly pollIntervalMs: number; readonly leaseMs: number };
   readonly rateLimits: { readonly perKeyPerMinute: number; readonly perIpPerMinute: number };
   readonly trustProxy: boolean;
 }
@@ -92,7 +94,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     logLevel: env.LOG_LEVEL,
     admin: Object.freeze({ email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }),
     databasePoolSize: env.DATABASE_POOL_SIZE,
-    jobs: Object.freeze({ concurrency: env.JOB_CONCURRENCY, pollIntervalMs: env.JOB_POLL_INTERVAL_MS }),
+    jobs: Object.freeze({ concurrency: env.JOB_CONCURRENCY, pollIntervalMs: env.JOB_POLL_INTERVAL_MS, leaseMs: env.JOB_LEASE_MS }),
     rateLimits: Object.freeze({
       perKeyPerMinute: env.RATE_LIMIT_PER_KEY_PER_MINUTE,
       perIpPerMinute: env.RATE_LIMIT_PER_IP_PER_MINUTE,

@@ -28,7 +28,7 @@ export async function startServer(config: Config, logger: Logger, options: { dat
     await database.close();
     throw error;
   }
-  const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: config.jobs.pollIntervalMs });
+  const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: config.jobs.pollIntervalMs, leaseMs: config.jobs.leaseMs });
   const dependencies: AppDependencies = { database, logger, jobs };
   registerJobHandlers(jobs, config, dependencies);
   const app = createApp(config, dependencies);

@@ -23,6 +23,7 @@ export const errorStatus = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   image_too_large: 422,
+  spam_suspected: 422,
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,

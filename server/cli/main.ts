@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from '../db/database';
 import { DataDirectoryLockedError } from '../db/data-directory-lock';
@@ -98,6 +99,28 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  jobs: {
+    summary: 'Background jobs: `jobs status` counts them by state; `jobs retry-dead` requeues failed ones.',
+    usage: 'bugloop jobs status | bugloop jobs retry-dead [--kind K]',
+    options: { kind: { type: 'string' } },
+    async run(values, positionals) {
+      const action = positionals[0];
+      if (action !== 'status' && action !== 'retry-dead') throw new UsageError('Unknown jobs command; use `jobs status` or `jobs retry-dead`');
+      await withDatabase(async (database) => {
+        if (action === 'retry-dead') {
+          let query = database.db.updateTable('jobs').set({ state: 'pending', attempts: 0, runAt: new Date(), lastError: null }).where('state', '=', 'dead');
+          if (values.kind) query = query.where('kind', '=', values.kind as string);
+          const result = await query.executeTakeFirst();
+          console.log(`Requeued ${Number(result.numUpdatedRows)} job(s).`);
+          return;
+        }
+        const rows = await database.db.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<string>().as('count')]).groupBy('state').execute();
+        const counts = Object.fromEntries(rows.map((row) => [row.state, Number(row.count)]));
+        for (const state of ['pending', 'running', 'done', 'dead']) console.log(`${state.padEnd(8)} ${counts[state] ?? 0}`);
+      });
+      return 0;
+    },
+  },
   token: {
     summary: 'Manage API tokens: `token create` prints a new project token once.',
     usage: `bugloop token create --project ID --scopes ${apiTokenScopes.slice(0, 2).join(',')} [--name N]\n  scopes: ${apiTokenScopes.join(', ')}`,
@@ -132,7 +155,8 @@ function configFrom(overrides: Record<string, string> = {}): Config {
 /** Opens the configured database, migrates it (a fresh data folder works at once), runs, closes. */
 async function withDatabase(work: (database: DatabaseHandle, logger: Logger) => Promise<void>): Promise<void> {
   const config = configFrom();
-  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  // Logs go to stderr so a command's own output on stdout stays clean for scripts.
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', pino.destination(2));
   const target = databaseTargetFromConfig(config);
   const database = await openDatabase(target.kind === 'pglite' ? { ...target, lockOwner: 'a bugloop command' } : target, logger);
   try {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from './schema';
 import * as initial from './migrations/20261122_0001_initial';
 import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
+import * as defectStates from './migrations/20261122_0500_defect_states';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -11,6 +12,7 @@ import * as integrationDelivery from './migrations/20261122_0400_integration_del
 const migrations: Record<string, Migration> = {
   '20261122_0001_initial': initial,
   '20261122_0400_integration_delivery': integrationDelivery,
+  '20261122_0500_defect_states': defectStates,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

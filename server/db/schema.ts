@@ -272,6 +272,25 @@ export interface DefectTestLinksTable {
   createdAt: CreatedAt;
 }
 
+/** Derived from defect_events by a trigger (migration 20261122_0500); read by metrics, never written by code. */
+export interface DefectStatesTable {
+  defectId: string;
+  projectId: string;
+  validFrom: Date;
+  validTo: Date;
+  createdAt: Date;
+  status: DefectStatus;
+  isDone: boolean;
+  origin: DefectOrigin;
+  severity: DefectSeverity | null;
+  component: string | null;
+  foundInReleaseId: string | null;
+  merged: boolean;
+  reopenCount: number;
+  resolvedAt: Date | null;
+  firstResolvedAt: Date | null;
+}
+
 export interface DestinationsTable {
   id: Generated<string>;
   projectId: string;
@@ -370,6 +389,7 @@ export interface Database {
   testRuns: TestRunsTable;
   testResults: TestResultsTable;
   defectTestLinks: DefectTestLinksTable;
+  defectStates: DefectStatesTable;
   destinations: DestinationsTable;
   routingRules: RoutingRulesTable;
   externalTickets: ExternalTicketsTable;

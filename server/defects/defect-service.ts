@@ -117,11 +117,17 @@ export interface DefectChanges {
  * status is a reopen (status becomes `reopened`, counted in `reopenCount`); entering one sets
  * `resolvedAt`.
  */
-export async function updateDefect(trx: Transaction<Database>, defectId: string, changes: DefectChanges, actor: Actor): Promise<Defect> {
+export async function updateDefect(
+  trx: Transaction<Database>,
+  defectId: string,
+  changes: DefectChanges,
+  actor: Actor,
+  options: { /** When the change happened (imports, seeded histories); defaults to now. */ at?: Date } = {},
+): Promise<Defect> {
   const current = await trx.selectFrom('defects').selectAll().where('id', '=', defectId).forUpdate().executeTakeFirst();
   if (!current) throw new AppError('not_found', 'defect not found');
   const update: Record<string, unknown> = {};
-  const now = new Date();
+  const now = options.at ?? new Date();
   for (const [field, value] of Object.entries(changes) as [keyof DefectChanges, unknown][]) {
     if (value === undefined || current[field] === value) continue;
     let next = value;

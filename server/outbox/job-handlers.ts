@@ -1,5 +1,8 @@
 import type { AppDependencies } from '../app';
 import type { Config } from '../config';
+import { aiConfigured, createOpenAiClient, suggestForReport } from '../enrich/ai-suggestions';
+import { processReportJobKind } from '../reports/report-ingest';
+import { processReport, reportIdOf, suggestReportJobKind } from '../reports/report-processing';
 import type { JobWorker } from './job-queue';
 import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
 
@@ -9,5 +12,11 @@ import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
  */
 export function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): void {
   void dependencies;
+  const aiEnabled = aiConfigured(config);
+  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled }));
+  if (aiEnabled) {
+    const client = createOpenAiClient(config);
+    jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
+  }
   registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
 }

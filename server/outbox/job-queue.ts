@@ -43,6 +43,10 @@ export class RetryLaterError extends Error {
   }
 }
 
+class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
 /** Thrown by a handler when retrying cannot help (bad configuration, a 4xx that will not change). */
 export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
@@ -191,14 +195,20 @@ export class JobWorker {
     try {
       await this.db.transaction().execute(async (trx) => {
         await handler(job, trx);
-        await trx
+        const finished = await trx
           .updateTable('jobs')
           .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lockedBy: null, lastError: null })
           .where('id', '=', job.id)
           .where('lockedBy', '=', this.workerId)
-          .execute();
+          .executeTakeFirst();
+        // Our lease expired and another worker took the job: roll our work back, theirs counts.
+        if (Number(finished.numUpdatedRows) !== 1) throw new LeaseLostError(`job ${job.id} was reclaimed by another worker`);
       });
     } catch (error) {
+      if (error instanceof LeaseLostError) {
+        log.warn(error.message);
+        return;
+      }
       const message = (error as Error)?.message ?? String(error);
       const permanent = error instanceof PermanentJobError;
       const exhausted = job.attempts >= job.maxAttempts;

@@ -51,3 +51,23 @@ describe('when the database is down', () => {
     await unreachable.close();
   });
 });
+
+describe('security headers', () => {
+  it('put a strict CSP and no framing on dashboard pages', async () => {
+    const response = await app.request('/', { headers: { accept: 'text/html' } });
+    expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+  });
+
+  it('let other sites load the widget and reach the report endpoint', async () => {
+    const widget = await app.request('/widget.js');
+    expect(widget.status).toBe(200);
+    expect(widget.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+    expect(widget.headers.get('access-control-allow-origin')).toBe('*');
+    const preflight = await app.request('/api/v1/reports', { method: 'OPTIONS', headers: { origin: 'https://nowhere.example' } });
+    expect(preflight.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+  });
+});

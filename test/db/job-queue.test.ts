@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import { createLogger } from '../../server/logger';
 import { enqueueJob, JobWorker, PermanentJobError, RetryLaterError } from '../../server/outbox/job-queue';
@@ -106,5 +106,28 @@ describe('job queue', () => {
     await queue.start();
     await expect.poll(() => ran, { timeout: 5000 }).toBe(1);
     await queue.stop();
+  });
+
+  // Needs two connections at once; PGlite has one, so two jobs can never overlap there anyway.
+  it.skipIf(inject('testDatabase').kind === 'pglite')('rolls back a worker whose lease expired while another worker finished the job', async () => {
+    await enqueueJob(database.db, { kind: 'test.slow' });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = worker().register('test.slow', async (_job, trx) => {
+      await trx.insertInto('auditLog').values({ action: 'slow-worker' }).execute();
+      await gate;
+    });
+    const slowRun = slow.drain();
+    await expect.poll(async () => (await database.db.selectFrom('jobs').select('state').executeTakeFirstOrThrow()).state).toBe('running');
+    // The slow worker's process is presumed dead: its lease is reclaimed and a second worker finishes.
+    await database.db.updateTable('jobs').set({ state: 'pending', lockedBy: null, lockedAt: null }).execute();
+    await worker().register('test.slow', async (_job, trx) => {
+      await trx.insertInto('auditLog').values({ action: 'fast-worker' }).execute();
+    }).drain();
+    release();
+    await slowRun;
+    const actions = (await database.db.selectFrom('auditLog').select('action').where('action', 'like', '%-worker').execute()).map((row) => row.action);
+    expect(actions).toEqual(['fast-worker']);
+    expect(await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow()).toMatchObject({ state: 'done' });
   });
 });

@@ -1,0 +1,389 @@
+import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
+import type { Database } from '../db/schema';
+import { AppError } from '../http/app-error';
+import { isUuid } from '../projects/project-service';
+import { endOfMinute } from './metrics-cache';
+import {
+  type ComponentDensity,
+  type Ratio,
+  type ReleaseOrderFields,
+  type RepairTime,
+  ageBucketThresholds,
+  ageBuckets,
+  compareReleases,
+  complement,
+  componentDensity,
+  componentSizesFromSettings,
+  isCalendarDay,
+  isTimeZone,
+  ratio,
+  repairTime,
+  repairedStatuses,
+  severityRank,
+  startOfZonedDay,
+} from './metric-math';
+
+/**
+ * Quality metrics computed from the defect history (`defect_states`, replayed from
+ * `defect_events`), so every figure can be recomputed for any past instant. Definitions and
+ * sources: docs/metrics.md. All queries read one request-scoped snapshot (`metric_scope`):
+ * the defects as they stood at `asOf`, merged ones left out, filtered by component.
+ */
+
+/** A release as the metrics show it. */
+export interface ReleaseSummary {
+  id: string;
+  version: string;
+  releasedAt: Date | null;
+}
+
+/** The resolved, validated filters of one metrics request. */
+export interface MetricsQuery {
+  projectId: string;
+  /** The instant the defects are looked at (default: `to`, else the end of the current minute). */
+  asOf: Date;
+  /** Window for flow metrics (MTTR, reopen rate, throughput, duplicates); null = open-ended. */
+  from: Date | null;
+  to: Date | null;
+  /** IANA zone for calendar days and ISO weeks; default UTC. */
+  timeZone: string;
+  release: ReleaseSummary | null;
+  component: string | null;
+}
+
+/** Raw query-string values, as they come from the request. */
+export interface MetricsQueryInput {
+  release?: string;
+  component?: string;
+  from?: string;
+  to?: string;
+  asOf?: string;
+  tz?: string;
+}
+
+const maximumWindowDays = 3660;
+/** Lists inside a metric (defects behind a figure) stop here; the counts are always complete. */
+export const listLimit = 100;
+
+/**
+ * Parses an instant: a calendar day (YYYY-MM-DD, in `timeZone`; `edge` says whether the day's
+ * start or its last millisecond is meant) or an ISO 8601 date-time with a zone.
+ */
+export function parseInstant(text: string, timeZone: string, edge: 'start' | 'end', field: string): Date {
+  if (isCalendarDay(text)) {
+    const start = startOfZonedDay(text, timeZone);
+    if (edge === 'start') return start;
+    const next = new Date(`${text}T00:00:00Z`);
+    next.setUTCDate(next.getUTCDate() + 1);
+    return new Date(startOfZonedDay(next.toISOString().slice(0, 10), timeZone).getTime() - 1);
+  }
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+    const parsed = new Date(text);
+    if (!Number.isNaN(parsed.getTime())) return parsed;
+  }
+  throw new AppError('invalid_request', `${field} must be a day (2026-11-22) or a date-time with a zone (2026-11-22T10:00:00Z)`, { field });
+}
+
+/** The project's releases in release order (semver, then first seen). */
+export async function orderedReleases(db: Kysely<Database> | Transaction<Database>, projectId: string): Promise<(ReleaseSummary & ReleaseOrderFields)[]> {
+  const rows = await db
+    .selectFrom('releases')
+    .select(['id', 'version', 'releasedAt', 'semverMajor', 'semverMinor', 'semverPatch', 'semverPrerelease', 'firstSeenAt'])
+    .where('projectId', '=', projectId)
+    .execute();
+  return rows.sort(compareReleases);
+}
+
+/** Finds a release by id or by version string; null when the project has none such. */
+export async function findRelease(db: Kysely<Database>, projectId: string, reference: string): Promise<ReleaseSummary | null> {
+  let query = db.selectFrom('releases').select(['id', 'version', 'releasedAt']).where('projectId', '=', projectId);
+  query = isUuid(reference) ? query.where((eb) => eb.or([eb('id', '=', reference), eb('version', '=', reference)])) : query.where('version', '=', reference);
+  return (await query.executeTakeFirst()) ?? null;
+}
+
+/** Validates the query string of `GET …/metrics` and resolves the release; 400 on anything malformed. */
+export async function resolveMetricsQuery(db: Kysely<Database>, projectId: string, input: MetricsQueryInput, now = new Date()): Promise<MetricsQuery> {
+  const timeZone = input.tz?.trim() || 'UTC';
+  if (timeZone.length > 64 || !isTimeZone(timeZone)) {
+    throw new AppError('invalid_request', 'tz must be an IANA time zone such as UTC or Europe/Berlin', { field: 'tz' });
+  }
+  const from = input.from ? parseInstant(input.from, timeZone, 'start', 'from') : null;
+  const to = input.to ? parseInstant(input.to, timeZone, 'end', 'to') : null;
+  const asOf = input.asOf ? parseInstant(input.asOf, timeZone, 'end', 'asOf') : (to ?? endOfMinute(now));
+  if (to && to > asOf) throw new AppError('invalid_request', 'to cannot be later than asOf: the window must end by the instant looked at', { field: 'to' });
+  const windowEnd = to ?? asOf;
+  if (from && from > windowEnd) throw new AppError('invalid_request', 'from must be before to (or asOf)', { field: 'from' });
+  if (from && windowEnd.getTime() - from.getTime() > maximumWindowDays * 86_400_000) {
+    throw new AppError('invalid_request', `The window may span at most ${maximumWindowDays} days`, { field: 'from' });
+  }
+  let release: ReleaseSummary | null = null;
+  if (input.release) {
+    if (input.release.length > 200) throw new AppError('invalid_request', 'release is too long', { field: 'release' });
+    release = await findRelease(db, projectId, input.release);
+    if (!release) throw new AppError('invalid_request', `This project has no release "${input.release}"`, { field: 'release' });
+  }
+  const component = input.component?.trim() || null;
+  if (component && component.length > 200) throw new AppError('invalid_request', 'component is too long', { field: 'component' });
+  return { projectId, asOf, from, to, timeZone, release, component };
+}
+
+/** Leakage of one release with the release named. */
+export interface ReleaseLeakage extends Ratio {
+  releaseId: string;
+  version: string;
+}
+
+/** An escaped defect whose linked test passed on its release before the defect was found. */
+export interface IneffectiveTest {
+  defectId: string;
+  defectKey: string;
+  testCaseKeys: string[];
+}
+
+export interface MttrGroup extends RepairTime {
+  severity?: string | null;
+  component?: string | null;
+}
+
+/** The body of `GET /api/v1/projects/:projectId/metrics`. */
+export interface MetricsReport {
+  projectId: string;
+  asOf: string;
+  timeZone: string;
+  filters: { release: ReleaseSummary | null; component: string | null; from: string | null; to: string | null };
+  metrics: {
+    defectLeakage: Ratio;
+    defectDetectionPercentage: Ratio;
+    leakageByRelease: ReleaseLeakage[];
+    escapedWithoutCoverage: Ratio;
+    ineffectiveTests: Ratio & { defects: IneffectiveTest[] };
+    mttr: { overall: RepairTime; bySeverity: MttrGroup[]; byComponent: MttrGroup[] };
+    reopenRate: Ratio & { reopens: number };
+    defectAge: { open: number; buckets: { label: string; minDays: number; maxDays: number | null; count: number }[] };
+    density: ComponentDensity[];
+    throughput: { weeks: { week: string; start: string; created: number; resolved: number }[] };
+    reportsPerDefect: Ratio;
+    duplicateRate: Ratio;
+  };
+}
+
+/** One row of the scope summary: counted defects grouped by everything the snapshot metrics need. */
+export interface ScopeSummaryRow {
+  releaseId: string | null;
+  component: string | null;
+  origin: string;
+  isDone: boolean;
+  /** Index into `ageBuckets` for open defects; null for done ones. */
+  ageBucket: number | null;
+  /** Inside the `release` filter (always true without one). */
+  inRelease: boolean;
+  defects: number;
+  /** Resolved at least once, first resolution inside the window. */
+  resolved: number;
+  reopened: number;
+  reopens: number;
+}
+
+/** The snapshot metrics from the grouped scope: pure, so the SQL stays one pass. */
+export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
+  const byRelease = new Map<string | null, { escaped: number; found: number }>();
+  const selected = { escaped: 0, found: 0, resolved: 0, reopened: 0, reopens: 0, open: 0 };
+  const ageCounts = ageBuckets.map(() => 0);
+  const perComponent = new Map<string | null, number>();
+  for (const row of rows) {
+    const escaped = row.origin === 'field' ? row.defects : 0;
+    const entry = byRelease.get(row.releaseId) ?? { escaped: 0, found: 0 };
+    entry.escaped += escaped;
+    entry.found += row.defects;
+    byRelease.set(row.releaseId, entry);
+    if (!row.inRelease) continue;
+    selected.escaped += escaped;
+    selected.found += row.defects;
+    selected.resolved += row.resolved;
+    selected.reopened += row.reopened;
+    selected.reopens += row.reopens;
+    if (!row.isDone && row.ageBucket !== null) {
+      ageCounts[row.ageBucket] += row.defects;
+      selected.open += row.defects;
+    }
+    perComponent.set(row.component, (perComponent.get(row.component) ?? 0) + row.defects);
+  }
+  return { byRelease, selected, ageCounts, perComponent };
+}
+
+/**
+ * Computes every metric of the request from one snapshot: one statement whose materialized
+ * `scope` CTE is read by every metric, with small lookups (releases, test cases, settings) beside
+ * it. `work_mem` is raised for that statement only, so its sorts of ~100k rows stay in memory.
+ */
+export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery): Promise<MetricsReport> {
+  const { projectId, asOf, from, release, timeZone } = query;
+  const windowEnd = query.to ?? asOf;
+  const windowStart = from ?? new Date(0);
+  const inWindow = (column: string) => sql`${sql.ref(column)} between ${windowStart} and ${windowEnd}`;
+  // Without `from`, throughput shows the 12 ISO weeks ending with the week of the window's end.
+  const throughputStart = from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
+  const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
+
+  const snapshot = sql<{
+    summary: ScopeSummaryRow[] | null;
+    mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
+    escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+    throughput: { week: string; start: string; created: number; resolved: number }[];
+    duplicates: { reports: number; defects: number };
+  }>`
+    with scope as materialized (
+      select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
+             reopen_count, resolved_at, first_resolved_at,
+             ${release ? sql`found_in_release_id is not distinct from ${release.id}::uuid` : sql`true`} as in_release
+      from defect_states
+      where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
+        ${query.component ? sql`and component = ${query.component}` : sql``}
+    ),
+    summary as (
+      select release_id as "releaseId", component, origin, is_done as "isDone",
+             case when not is_done then width_bucket(extract(epoch from ${asOf}::timestamptz - created_at)::float8 / 86400,
+                                                     ${sql.raw(`array[${ageBucketThresholds.join(',')}]::float8[]`)}) end as "ageBucket",
+             in_release as "inRelease", count(*)::int as defects,
+             count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')})::int as resolved,
+             count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')} and reopen_count > 0)::int as reopened,
+             coalesce(sum(reopen_count) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')}), 0)::int as reopens
+      from scope group by 1, 2, 3, 4, 5, 6
+    ),
+    mttr as (
+      select grouping(severity) as "bySeverity", grouping(component) as "byComponent", severity, component, count(*)::int as count,
+             sum(hours)::float8 as "totalHours", percentile_cont(0.5) within group (order by hours)::float8 as "medianHours"
+      from (
+        select severity, component, extract(epoch from resolved_at - created_at)::float8 / 3600 as hours
+        from scope where in_release and status in (${repaired}) and ${inWindow('resolved_at')}
+      ) repaired
+      group by grouping sets ((), (severity), (component))
+    ),
+    links as (
+      select l.defect_id, l.test_case_id from defect_test_links l
+      join scope m on m.defect_id = l.defect_id
+      where m.origin = 'field' and m.in_release and l.created_at <= ${asOf}
+    ),
+    -- when each linked test case first passed on each release (one pass over their results)
+    first_passes as (
+      select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at
+      from test_results r join test_runs u on u.id = r.test_run_id
+      where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
+        and r.test_case_id in (select test_case_id from links)
+      group by 1, 2
+    ),
+    ineffective as (
+      -- linked tests that passed on the defect's release before the defect was found
+      select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
+      from links l
+      join scope m on m.defect_id = l.defect_id
+      join first_passes p on p.test_case_id = l.test_case_id and p.release_id = m.release_id and p.first_passed_at <= m.created_at
+      join test_cases c on c.id = l.test_case_id
+      group by l.defect_id
+    ),
+    escaped as (
+      select m.defect_id, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
+      from scope m left join ineffective i on i.defect_id = m.defect_id
+      where m.origin = 'field' and m.in_release
+    ),
+    weeks as (
+      select generate_series(date_trunc('week', ${throughputStart}::timestamptz at time zone ${timeZone}),
+                             date_trunc('week', ${windowEnd}::timestamptz at time zone ${timeZone}), interval '1 week') as week_start
+    ),
+    created_weeks as (
+      select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
+      from scope where in_release and created_at >= ${throughputStart} and ${inWindow('created_at')}
+      group by 1
+    ),
+    resolved_weeks as (
+      select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start, count(*)::int as count
+      from defect_states s join scope m on m.defect_id = s.defect_id
+      where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from and m.in_release
+        and s.valid_from >= ${throughputStart} and ${inWindow('s.valid_from')}
+      group by 1
+    ),
+    duplicates as (
+      select count(*)::int as reports, count(distinct r.defect_id)::int as defects
+      from reports r join scope m on m.defect_id = r.defect_id
+      where r.project_id = ${projectId} and m.in_release and ${inWindow('r.received_at')}
+    )
+    select
+      (select json_agg(summary) from summary) as summary,
+      (select json_agg(mttr) from mttr) as mttr,
+      (select json_build_object(
+          'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
+          'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
+                      from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
+                            where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
+       from escaped) as escaped,
+      (select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
+                                         'created', coalesce(c.count, 0), 'resolved', coalesce(r.count, 0)) order by w.week_start)
+       from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput,
+      (select row_to_json(duplicates) from duplicates) as duplicates
+  `;
+
+  const [snapshotResult, releases, testCasesPerComponent, project] = await Promise.all([
+    db.transaction().execute(async (trx) => {
+      await sql`set local work_mem = '64MB'`.execute(trx);
+      return snapshot.execute(trx);
+    }),
+    orderedReleases(db, projectId),
+    db
+      .selectFrom('testCases')
+      .select(['component', (eb) => eb.fn.countAll<number>().as('count')])
+      .where('projectId', '=', projectId)
+      .where('createdAt', '<=', asOf)
+      .where((eb) => eb.or([eb('archivedAt', 'is', null), eb('archivedAt', '>', asOf)]))
+      .$if(Boolean(query.component), (builder) => builder.where('component', '=', query.component))
+      .groupBy('component')
+      .execute(),
+    db.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow(),
+  ]);
+  const result = snapshotResult.rows[0];
+  const { byRelease, selected, ageCounts, perComponent } = summarizeScope(result.summary ?? []);
+
+  const leakageByRelease = releases
+    .filter((entry) => byRelease.has(entry.id))
+    .map((entry) => ({ releaseId: entry.id, version: entry.version, ...ratio(byRelease.get(entry.id)!.escaped, byRelease.get(entry.id)!.found) }));
+  const selectedLeakage = ratio(selected.escaped, selected.found);
+
+  const mttrRows = result.mttr ?? [];
+  const toRepairTime = (row: (typeof mttrRows)[number] | undefined) => repairTime(row?.totalHours ?? 0, row?.count ?? 0, row?.medianHours ?? null);
+  // grouping(x) = 1 means "rolled up over x": the severity rows roll up component and vice versa
+  const overall = mttrRows.find((row) => row.bySeverity === 1 && row.byComponent === 1);
+  const bySeverity = mttrRows
+    .filter((row) => row.bySeverity === 0)
+    .sort((a, b) => severityRank(a.severity) - severityRank(b.severity))
+    .map((row) => ({ severity: row.severity, ...toRepairTime(row) }));
+  const byComponent = mttrRows
+    .filter((row) => row.byComponent === 0)
+    .sort((a, b) => (a.component ?? '\uffff').localeCompare(b.component ?? '\uffff'))
+    .map((row) => ({ component: row.component, ...toRepairTime(row) }));
+
+  const density = componentDensity(
+    perComponent,
+    new Map(testCasesPerComponent.map((row) => [row.component, Number(row.count)])),
+    componentSizesFromSettings(project.settings),
+  );
+  const { escaped, duplicates } = result;
+  return {
+    projectId,
+    asOf: asOf.toISOString(),
+    timeZone,
+    filters: { release, component: query.component, from: from?.toISOString() ?? null, to: query.to?.toISOString() ?? null },
+    metrics: {
+      defectLeakage: selectedLeakage,
+      defectDetectionPercentage: complement(selectedLeakage),
+      leakageByRelease,
+      escapedWithoutCoverage: ratio(escaped.escaped - escaped.covered, escaped.escaped),
+      ineffectiveTests: { ...ratio(escaped.ineffective, escaped.covered), defects: escaped.defects ?? [] },
+      mttr: { overall: toRepairTime(overall), bySeverity, byComponent },
+      reopenRate: { ...ratio(selected.reopened, selected.resolved), reopens: selected.reopens },
+      defectAge: { open: selected.open, buckets: ageBuckets.map((bucket, index) => ({ ...bucket, count: ageCounts[index] })) },
+      density,
+      throughput: { weeks: result.throughput ?? [] },
+      reportsPerDefect: ratio(duplicates.reports, duplicates.defects),
+      duplicateRate: ratio(duplicates.reports - duplicates.defects, duplicates.reports),
+    },
+  };
+}
