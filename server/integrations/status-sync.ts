@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Database, DefectStatus, DestinationRow } from '../db/schema';
 import { defectStatuses, doneStatuses, updateDefect } from '../defects/defect-service';
 import type { StatusChange } from '../destinations/destination';
+import { findOrCreateRelease } from '../releases/release-service';
 import { onDefectStatusChanged } from '../routing/route-defect';
 
 const integrationActor = { kind: 'integration' as const };
@@ -35,25 +36,6 @@ export function mapRemoteState(state: StatusChange['state'], statusMap: Record<s
   return target;
 }
 
-/** Finds or creates the release a tracker names as "fixed in". */
-async function releaseId(trx: Transaction<Database>, projectId: string, version: string): Promise<string> {
-  const semver = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?/.exec(version);
-  await trx
-    .insertInto('releases')
-    .values({
-      projectId,
-      version,
-      semverMajor: semver ? Number(semver[1]) : null,
-      semverMinor: semver ? Number(semver[2]) : null,
-      semverPatch: semver ? Number(semver[3]) : null,
-      semverPrerelease: semver?.[4] ?? null,
-    })
-    .onConflict((conflict) => conflict.columns(['projectId', 'version']).doNothing())
-    .execute();
-  const row = await trx.selectFrom('releases').select('id').where('projectId', '=', projectId).where('version', '=', version).executeTakeFirstOrThrow();
-  return row.id;
-}
-
 export type StatusSyncOutcome = 'applied' | 'unchanged' | 'unknown_ticket';
 
 /**
@@ -85,7 +67,7 @@ export async function applyStatusChange(trx: Transaction<Database>, destination:
   const target = mapRemoteState(change.state, statusMap, defect.status);
   const changes: { status?: DefectStatus; fixedInReleaseId?: string } = {};
   if (target && target !== defect.status) changes.status = target;
-  if (change.fixedIn) changes.fixedInReleaseId = await releaseId(trx, defect.projectId, change.fixedIn.slice(0, 100));
+  if (change.fixedIn?.trim()) changes.fixedInReleaseId = (await findOrCreateRelease(trx, defect.projectId, change.fixedIn)).id;
   if (!changes.status && (!changes.fixedInReleaseId || changes.fixedInReleaseId === defect.fixedInReleaseId)) return 'unchanged';
   const updated = await updateDefect(trx, defect.id, changes, integrationActor);
   await onDefectStatusChanged(trx, defect.id, defect.status, updated.status);
