@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import { reportReference } from '../../shared/report-schema';
 import { sha256Hex } from '../auth/random-tokens';
@@ -106,8 +106,18 @@ export function reporterStatusRoutes(db: Kysely<Database>) {
     preflightPath: '/api/v1/reporter/reports',
     /** Preflight: custom header needs permission; only allowed origins get it. */
     async preflight(ctx: Context) {
-      const project = await projectFor(ctx, db);
-      allowOrigin(ctx, project);
+      // A preflight cannot carry the X-Bugloop-Key header's value: without ?key, an origin that
+      // some project allows may ask (the GET itself is then checked against its own project).
+      if (ctx.query.key) allowOrigin(ctx, await projectFor(ctx, db));
+      else {
+        const origin = ctx.get('origin');
+        const allowed = origin
+          ? await db.selectFrom('projects').select('id').where(sql<boolean>`${origin} = any(allowed_origins)`).where('archivedAt', 'is', null).executeTakeFirst()
+          : undefined;
+        if (!allowed) throw new AppError('origin_not_allowed', 'This origin is not allowed for any project');
+        ctx.vary('Origin');
+        ctx.set('Access-Control-Allow-Origin', origin);
+      }
       ctx.set('Access-Control-Allow-Methods', 'GET');
       ctx.set('Access-Control-Allow-Headers', 'X-Bugloop-Reporter-Token, X-Bugloop-Key');
       ctx.set('Access-Control-Max-Age', '600');
