@@ -1,4 +1,4 @@
-import nodemailer, { type SendMailOptions } from 'nodemailer';
+import type { SendMailOptions } from 'nodemailer';
 import { z } from 'zod';
 import { classifyRemoteFailure, type Destination } from './destination';
 
@@ -41,6 +41,7 @@ export const emailDestination: Destination<EmailConfig, EmailSecrets> = {
 
   async notify(settings, message, context) {
     const { config, secrets } = settings;
+    const nodemailer = (await import('nodemailer')).default;
     const transport = nodemailer.createTransport({
       host: config.host,
       port: config.port,

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Version3Client } from 'jira.js';
+import type { Version3Client } from 'jira.js';
 import { z } from 'zod';
 import {
   classifyRemoteFailure,
@@ -46,7 +46,9 @@ export type JiraSecrets = z.output<typeof jiraSecretsSchema>;
 
 type Settings = DestinationSettings<JiraConfig, JiraSecrets>;
 
-function client(settings: Settings, context: DeliveryContext): Version3Client {
+/** jira.js is loaded on first use: it costs seconds at start-up, and most servers never call Jira. */
+async function client(settings: Settings, context: DeliveryContext): Promise<Version3Client> {
+  const { Version3Client } = await import('jira.js');
   const { config, secrets } = settings;
   const authentication =
     config.authentication === 'oauth'
@@ -105,8 +107,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async findTicket(settings, content, context) {
-    const result = await call('search', () =>
-      client(settings, context).issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+    const result = await call('search', async () =>
+      (await client(settings, context)).issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
         jql: `project = "${settings.config.projectKey}" AND labels = "${content.marker}" ORDER BY created ASC`,
         fields: ['status'],
         maxResults: 1,
@@ -121,8 +123,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   async createTicket(settings, content, context) {
     const { config } = settings;
     const priority = content.severity ? config.priorityMap[content.severity as (typeof severities)[number]] : undefined;
-    const created = await call('create issue', () =>
-      client(settings, context).issues.createIssue({
+    const created = await call('create issue', async () =>
+      (await client(settings, context)).issues.createIssue({
         fields: {
           project: { key: config.projectKey },
           issuetype: { name: config.issueType },
@@ -138,7 +140,7 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async attachScreenshot(settings, ticket, screenshot, context) {
-    const jira = client(settings, context);
+    const jira = await client(settings, context);
     // An upload that timed out may have landed: the same name and size on the issue means it did.
     const issue = await call('get issue', () => jira.issues.getIssue({ issueIdOrKey: ticket.key, fields: ['attachment'] }));
     const attachments = ((issue.fields as { attachment?: { filename?: string; size?: number }[] } | undefined)?.attachment ?? []);
@@ -152,8 +154,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async linkBack(settings, ticket, content, context) {
-    await call('remote link', () =>
-      client(settings, context).issueRemoteLinks.createOrUpdateRemoteIssueLink({
+    await call('remote link', async () =>
+      (await client(settings, context)).issueRemoteLinks.createOrUpdateRemoteIssueLink({
         issueIdOrKey: ticket.key,
         globalId: jiraGlobalId(content),
         application: { type: 'com.bugloop', name: 'Bugloop' },
@@ -164,8 +166,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async addComment(settings, ticket, text, context) {
-    await call('add comment', () =>
-      client(settings, context).issueComments.addComment({ issueIdOrKey: ticket.key, comment: adfParagraphs(text) } as Parameters<Version3Client['issueComments']['addComment']>[0]),
+    await call('add comment', async () =>
+      (await client(settings, context)).issueComments.addComment({ issueIdOrKey: ticket.key, comment: adfParagraphs(text) } as Parameters<Version3Client['issueComments']['addComment']>[0]),
     );
   },
 

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { LinearClient, LinearErrorType } from '@linear/sdk';
+import type { LinearClient } from '@linear/sdk';
 import { z } from 'zod';
 import {
   classifyRemoteFailure,
@@ -41,7 +41,9 @@ export type LinearSecrets = z.output<typeof linearSecretsSchema>;
 type Settings = DestinationSettings<LinearConfig, LinearSecrets>;
 
 /** A fresh client per call chain: the SDK passes its options to fetch, so the timeout signal must be new. */
-function client(settings: Settings, context: DeliveryContext): LinearClient {
+async function client(settings: Settings, context: DeliveryContext): Promise<LinearClient> {
+  // Loaded on first use, so servers that never call Linear do not pay for the SDK at start-up.
+  const { LinearClient } = await import('@linear/sdk');
   return new LinearClient({
     apiKey: settings.secrets.apiKey ?? '',
     ...(settings.config.apiUrl ? { apiUrl: settings.config.apiUrl } : {}),
@@ -52,8 +54,8 @@ function client(settings: Settings, context: DeliveryContext): LinearClient {
 function fail(error: unknown, what: string): Error {
   const failure = error as { type?: string; status?: number; retryAfter?: number; raw?: { response?: { headers?: Headers } } };
   let status = failure.status;
-  if (failure.type === LinearErrorType.Ratelimited) status = 429;
-  else if (failure.type === LinearErrorType.InvalidInput || failure.type === LinearErrorType.AuthenticationError || failure.type === LinearErrorType.Forbidden) {
+  if (failure.type === 'Ratelimited') status = 429;
+  else if (failure.type === 'InvalidInput' || failure.type === 'AuthenticationError' || failure.type === 'Forbidden') {
     status = status && status >= 400 && status < 500 ? status : 400;
   }
   const retryAfter = failure.retryAfter ?? parseRetryAfter(failure.raw?.response?.headers?.get?.('retry-after'));
@@ -105,7 +107,7 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
   async findTicket(settings, content, context) {
     const id = linearIssueId(settings.id, content.defectId);
     try {
-      const result = await client(settings, context).client.rawRequest<{ issue: { id: string; identifier: string; url: string; state?: { type?: string } } | null }, { id: string }>(issueQuery, { id });
+      const result = await (await client(settings, context)).client.rawRequest<{ issue: { id: string; identifier: string; url: string; state?: { type?: string } } | null }, { id: string }>(issueQuery, { id });
       const issue = result.data?.issue;
       return issue ? { externalId: issue.id, key: issue.identifier, url: issue.url, state: issue.state?.type ?? null } : undefined;
     } catch (error) {
@@ -120,7 +122,7 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
     const id = linearIssueId(settings.id, content.defectId);
     const severity = content.severity as (typeof severities)[number] | null;
     const priority = severity ? (config.priorityMap[severity] ?? defaultPriority[severity]) : undefined;
-    const linear = client(settings, context);
+    const linear = await client(settings, context);
     const payload = await call('issueCreate', () =>
       linear.createIssue({
         id,
@@ -138,7 +140,7 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
   },
 
   async attachScreenshot(settings, ticket, screenshot, context) {
-    const linear = client(settings, context);
+    const linear = await client(settings, context);
     const upload = await call('fileUpload', () => linear.fileUpload(screenshot.contentType, screenshot.filename, screenshot.data.length));
     const file = upload.uploadFile;
     if (!upload.success || !file) throw new Error('Linear fileUpload did not return an upload URL');
@@ -161,11 +163,11 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
 
   async linkBack(settings, ticket, content, context) {
     // Linear keeps one attachment per URL and issue, so linking again is harmless.
-    await call('attachmentLinkURL', () => client(settings, context).attachmentLinkURL(ticket.externalId, content.defectUrl, { title: `Bugloop ${content.defectKey}` }));
+    await call('attachmentLinkURL', async () => (await client(settings, context)).attachmentLinkURL(ticket.externalId, content.defectUrl, { title: `Bugloop ${content.defectKey}` }));
   },
 
   async addComment(settings, ticket, text, context) {
-    await call('commentCreate', () => client(settings, context).createComment({ issueId: ticket.externalId, body: text }));
+    await call('commentCreate', async () => (await client(settings, context)).createComment({ issueId: ticket.externalId, body: text }));
   },
 
   parseInboundWebhook(settings, request) {

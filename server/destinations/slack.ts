@@ -1,4 +1,4 @@
-import { type KnownBlock, WebClient, type WebAPICallResult } from '@slack/web-api';
+import type { KnownBlock, WebAPICallResult } from '@slack/web-api';
 import { z } from 'zod';
 import { classifyRemoteFailure, type Destination } from './destination';
 import { buildSlackMessage } from './ticket-format';
@@ -46,6 +46,8 @@ export const slackDestination: Destination<SlackConfig, SlackSecrets> = {
 
   async notify(settings, message, context) {
     if (message.type !== 'defect') return;
+    // Loaded on first use, so servers that never call Slack do not pay for the SDK at start-up.
+    const { WebClient } = await import('@slack/web-api');
     const client = new WebClient(settings.secrets.botToken, {
       ...(settings.config.apiUrl ? { slackApiUrl: settings.config.apiUrl } : {}),
       timeout: context.timeoutMs,

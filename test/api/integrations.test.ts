@@ -419,6 +419,16 @@ describe('reporter status for the widget', () => {
   });
 });
 
+describe('destination kinds', () => {
+  it('lists every registered kind with the JSON schema of its config and its secret names', async () => {
+    const { kinds } = await (await app.request('/api/v1/integrations/kinds')).json();
+    expect(kinds.map((kind: { kind: string }) => kind.kind)).toEqual(['jira', 'linear', 'slack', 'webhook', 'email']);
+    const jira = kinds[0];
+    expect(jira).toMatchObject({ role: 'tracker', secrets: ['apiToken', 'accessToken', 'webhookSecret'] });
+    expect(jira.configSchema.properties.projectKey.pattern).toBe('^[A-Z][A-Z0-9_]{0,19}$');
+  });
+});
+
 describe('OpenAPI description', () => {
   it('describes every integrations route with request bodies from the validating schemas', async () => {
     const document = await (await app.request('/api/v1/integrations/openapi.json')).json();
