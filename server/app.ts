@@ -10,6 +10,7 @@ import { authenticate } from './http/authenticate';
 import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
+import { integrationRoutes } from './integrations/integration-routes';
 import { reportRoutes } from './reports/report-routes';
 import { metricsRoutes } from './metrics/metrics-routes';
 import { testManagementRoutes } from './test-management/test-management-routes';
@@ -45,6 +46,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     metricsRoutes(dependencies.database),
     testManagementRoutes(dependencies),
     dedupRoutes(dependencies),
+    integrationRoutes(config, dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

@@ -4,6 +4,7 @@ import type { Database } from './schema';
 import * as initial from './migrations/20261122_0001_initial';
 import * as dedupIndex from './migrations/20261122_0100_dedup_index';
 import * as requirements from './migrations/20261122_0300_requirements';
+import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
 import * as defectStates from './migrations/20261122_0500_defect_states';
 
 /**
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '20261122_0001_initial': initial,
   '20261122_0100_dedup_index': dedupIndex,
   '20261122_0300_requirements': requirements,
+  '20261122_0400_integration_delivery': integrationDelivery,
   '20261122_0500_defect_states': defectStates,
 };
 

@@ -308,6 +308,10 @@ export interface DestinationsTable {
   config: JsonDefault<Record<string, unknown>>;
   encryptedSecrets: string | null;
   enabled: Generated<boolean>;
+  /** Attempts before a delivery lands in the dead-letter list (migration 0400). */
+  maxAttempts: Generated<number>;
+  /** Per remote call (migration 0400). */
+  timeoutMs: Generated<number>;
   createdAt: CreatedAt;
   updatedAt: CreatedAt;
 }
@@ -330,6 +334,10 @@ export interface ExternalTicketsTable {
   destinationId: string;
   destinationKind: string;
   externalKey: string | null;
+  /** The tracker's own id (Jira issue id, Linear issue uuid) (migration 0400). */
+  externalId: string | null;
+  /** The remote state's name, e.g. "In Review" (migration 0400); `state` holds its category. */
+  stateName: string | null;
   url: string | null;
   state: string | null;
   createdAt: CreatedAt;
@@ -444,3 +452,6 @@ export type NewDefect = Insertable<DefectsTable>;
 export type DefectUpdate = Updateable<DefectsTable>;
 export type ReportRow = Selectable<ReportsTable>;
 export type Job = Selectable<JobsTable>;
+export type DestinationRow = Selectable<DestinationsTable>;
+export type ExternalTicket = Selectable<ExternalTicketsTable>;
+export type RoutingRuleRow = Selectable<RoutingRulesTable>;

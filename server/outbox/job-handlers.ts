@@ -4,6 +4,7 @@ import { aiConfigured, createOpenAiClient, suggestForReport } from '../enrich/ai
 import { processReportJobKind } from '../reports/report-ingest';
 import { processReport, reportIdOf, suggestReportJobKind } from '../reports/report-processing';
 import type { JobWorker } from './job-queue';
+import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
 
 /**
  * The one place where job kinds meet their handlers. Each feature exports its handler;
@@ -17,4 +18,5 @@ export function registerJobHandlers(jobs: JobWorker, config: Config, dependencie
     const client = createOpenAiClient(config);
     jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
   }
+  registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
 }

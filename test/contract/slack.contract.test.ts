@@ -1,0 +1,109 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../../server/db/database';
+import type { DestinationRow } from '../../server/db/schema';
+import { enqueueDelivery } from '../../server/integrations/delivery-queue';
+import { createTestDatabase } from '../support/test-database';
+import { addDestination, integrationWorker, makeJobsDue, seedDefect } from '../support/integrations';
+import { createFakeSlack } from './fakes/fake-slack';
+
+let database: DatabaseHandle;
+let slack: ReturnType<typeof createFakeSlack>;
+const botToken = 'xoxb-test-token';
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database.close());
+beforeEach(async () => {
+  slack = createFakeSlack({ botToken });
+  await slack.server.start();
+  return () => slack.server.close();
+});
+
+async function setup() {
+  const seeded = await seedDefect(database.db);
+  const destination = await addDestination(database.db, seeded.projectId, {
+    kind: 'slack',
+    name: '#bugs',
+    config: { channel: 'C0123BUGS', apiUrl: `${slack.server.url}/api/` },
+    secrets: { botToken },
+    timeoutMs: 1000,
+  });
+  return { ...seeded, destination };
+}
+
+async function deliver(destination: DestinationRow, defectId: string, trigger: 'defect_created' | 'manual' = 'defect_created') {
+  await database.db.transaction().execute((trx) => enqueueDelivery(trx, destination, defectId, trigger, ''));
+  return integrationWorker(database.db).drain();
+}
+
+function allText(blocks: Record<string, any>[]): string {
+  return JSON.stringify(blocks);
+}
+
+describe('Slack through @slack/web-api', () => {
+  it('posts a message with a header, severity, report count, one quote and links to the defect', async () => {
+    const { destination, defectId, defectKey, projectId } = await setup();
+    await deliver(destination, defectId);
+    expect(slack.messages).toHaveLength(1);
+    const [message] = slack.messages;
+    expect(message.channel).toBe('C0123BUGS');
+    expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: `${defectKey}: Checkout button does nothing`, emoji: false } });
+    const fields = message.blocks[1].fields.map((field: { text: string }) => field.text);
+    expect(fields).toEqual(expect.arrayContaining(['*Severity:* critical', '*Reports:* 1 (1 users)']));
+    expect(allText(message.blocks)).toContain(`<https://bugloop.test/projects/${projectId}/defects/${defectId}|Open ${defectKey} in Bugloop>`);
+    expect(message.unfurlLinks).toBe('false');
+  });
+
+  it('escapes user text: no <!here>, no @channel ping, no disguised link', async () => {
+    const { destination, defectId } = await setup();
+    await deliver(destination, defectId);
+    const quote = slack.messages[0].blocks.find((block) => block.type === 'section' && block.text)!.text.text as string;
+    expect(quote).toBe('>I click Pay now and nothing happens &lt;!here&gt; @\u200bchannel &lt;https://evil.example|bank login&gt;');
+    expect(allText(slack.messages[0].blocks)).not.toContain('<!here>');
+    expect(allText(slack.messages[0].blocks)).not.toContain('<https://evil.example');
+  });
+
+  it('uploads the screenshot through files.uploadV2 into the message thread, bytes intact', async () => {
+    const { destination, defectId, screenshot } = await setup();
+    await deliver(destination, defectId);
+    const order = slack.server.requests.map((request) => request.path);
+    expect(order).toEqual(['/api/chat.postMessage', '/api/files.getUploadURLExternal', expect.stringMatching(/^\/upload\/F/), '/api/files.completeUploadExternal']);
+    const [file] = [...slack.files.values()];
+    expect(file.data?.equals(screenshot)).toBe(true);
+    expect(file.completed).toMatchObject({ channel: 'C0123BUGS', threadTs: slack.messages[0].ts });
+  });
+
+  it('sends the same trigger once however often it is enqueued, but every manual "send to" again', async () => {
+    const { destination, defectId } = await setup();
+    await deliver(destination, defectId);
+    await deliver(destination, defectId);
+    expect(slack.messages).toHaveLength(1);
+    await deliver(destination, defectId, 'manual');
+    expect(slack.messages).toHaveLength(2);
+  });
+
+  it('honours Retry-After when Slack answers 429', async () => {
+    const { destination, defectId } = await setup();
+    slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'status', status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } });
+    const before = Date.now();
+    await deliver(destination, defectId);
+    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
+    expect(job.state).toBe('pending');
+    expect(job.runAt.getTime()).toBeGreaterThanOrEqual(before + 29_000);
+    expect(slack.messages).toHaveLength(0);
+    await makeJobsDue(database.db);
+    await integrationWorker(database.db).drain();
+    expect(slack.messages).toHaveLength(1);
+  });
+
+  it('gives up at once when the token is rejected (invalid_auth)', async () => {
+    const { defectId, projectId } = await setup();
+    const wrong = await addDestination(database.db, projectId, { kind: 'slack', name: 'wrong', config: { channel: 'C0123BUGS', apiUrl: `${slack.server.url}/api/` }, secrets: { botToken: 'xoxb-wrong' } });
+    await deliver(wrong, defectId);
+    const job = await database.db.selectFrom('jobs').selectAll().where(sql<boolean>`payload @> ${JSON.stringify({ destinationId: wrong.id })}::jsonb`).executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'dead', attempts: 1 });
+    expect(job.lastError).toContain('invalid_auth');
+  });
+});
