@@ -10,6 +10,9 @@ import { authenticate } from './http/authenticate';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
 import { demoRoutes } from './demo/demo-routes';
 import { reportRoutes } from './reports/report-routes';
+import { authRoutes } from './auth/auth-routes';
+import { projectRoutes } from './projects/project-routes';
+import { defectRoutes } from './defects/defect-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -37,6 +40,9 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
+    authRoutes(config, dependencies),
+    projectRoutes(dependencies),
+    defectRoutes(dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

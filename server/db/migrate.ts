@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import type { Logger } from 'pino';
 import type { Database } from './schema';
 import * as initial from './migrations/20261122_0001_initial';
+import * as defectImpact from './migrations/20261122_0200_defect_impact';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -9,6 +10,7 @@ import * as initial from './migrations/20261122_0001_initial';
  */
 const migrations: Record<string, Migration> = {
   '20261122_0001_initial': initial,
+  '20261122_0200_defect_impact': defectImpact,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
