@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   type DefectComment,
   type DefectDetailResponse,
@@ -73,18 +73,22 @@ export function DefectPage(props: { projectId: string; defectKey: string }) {
   }, [triager]);
 
   // Live: new reports, comments and changes by teammates appear without a reload.
+  const reloadRef = useRef(reloadAll);
+  reloadRef.current = reloadAll;
   useEffect(() => {
     let cursor: string | null | undefined;
-    const timer = setInterval(async () => {
+    const poll = async () => {
       if (document.hidden) return;
       try {
         const next = (await api.get<{ cursor: string | null }>(`/projects/${props.projectId}/activity`)).cursor;
-        if (cursor !== undefined && next !== cursor) reloadAll();
+        if (cursor !== undefined && next !== cursor) reloadRef.current();
         cursor = next;
       } catch {
         // retried on the next tick
       }
-    }, 5000);
+    };
+    void poll();
+    const timer = setInterval(poll, 5000);
     return () => clearInterval(timer);
   }, [base]);
 

@@ -56,21 +56,27 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
     setChecked(new Set());
   }, [props.projectId, query]);
 
-  // Live updates: a cheap cursor poll; the page reloads quietly when something changed.
+  // Live updates: a cheap cursor poll; the page reloads quietly when something changed. The
+  // cursor survives filter changes (a ref), so an event between two polls is never missed.
+  const cursor = useRef<string | null | undefined>(undefined);
+  const reloadQuietly = useRef(inbox.reload);
+  reloadQuietly.current = inbox.reload;
   useEffect(() => {
-    let cursor: string | null | undefined;
-    const timer = setInterval(async () => {
+    cursor.current = undefined;
+    const poll = async () => {
       if (document.hidden) return;
       try {
         const next = (await api.get<{ cursor: string | null }>(`/projects/${props.projectId}/activity`)).cursor;
-        if (cursor !== undefined && next !== cursor) inbox.reload({ quiet: true });
-        cursor = next;
+        if (cursor.current !== undefined && next !== cursor.current) reloadQuietly.current({ quiet: true });
+        cursor.current = next;
       } catch {
         // A missed poll is retried on the next tick.
       }
-    }, pollIntervalMs);
+    };
+    void poll();
+    const timer = setInterval(poll, pollIntervalMs);
     return () => clearInterval(timer);
-  }, [props.projectId, inbox.reload]);
+  }, [props.projectId]);
 
   const setFilter = (changes: Partial<Record<(typeof filterKeys)[number], string>>) => {
     const next = new URLSearchParams(props.search);
