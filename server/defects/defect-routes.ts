@@ -16,6 +16,7 @@ import {
   listDefectComments,
   listDefectEvents,
   listDefectReports,
+  listComponents,
   listInbox,
   openStatuses,
   resolveDefectId,
@@ -129,16 +130,7 @@ export function defectRoutes(dependencies: AppDependencies): Router {
   // Facets for the filter bar: the components in use.
   router.get('/components', async (ctx) => {
     await authorizeProject(ctx, db, ctx.params.projectId, read);
-    const rows = await db
-      .selectFrom('defects')
-      .select('component')
-      .distinct()
-      .where('projectId', '=', ctx.params.projectId)
-      .where('component', 'is not', null)
-      .orderBy('component')
-      .limit(200)
-      .execute();
-    ctx.body = { components: rows.map((row) => row.component) };
+    ctx.body = { components: await listComponents(db, ctx.params.projectId) };
   });
 
   router.post('/defects/bulk', async (ctx) => {

@@ -50,7 +50,7 @@ export interface Resource<T> {
  * updates) keeps showing the old data instead of a spinner. Answers that arrive after a newer
  * request started are dropped, so fast filter changes never show stale rows.
  */
-export function useResource<T>(load: () => Promise<T>, dependencies: unknown[]): Resource<T> {
+export function useResource<T>(load: () => Promise<T>, dependencies: unknown[], enabled = true): Resource<T> {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const generation = useRef(0);
   const run = useCallback((options: { quiet?: boolean } = {}) => {
@@ -62,7 +62,9 @@ export function useResource<T>(load: () => Promise<T>, dependencies: unknown[]):
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, dependencies);
-  useEffect(() => run(), [run]);
+  useEffect(() => {
+    if (enabled) run();
+  }, [run, enabled]);
   return {
     data: state.data,
     error: state.error,

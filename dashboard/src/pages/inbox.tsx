@@ -32,6 +32,9 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
   const filters = Object.fromEntries(filterKeys.map((key) => [key, props.search.get(key) ?? ''])) as Record<(typeof filterKeys)[number], string>;
   const query = queryString({ ...filters, limit: pageSize });
   const inbox = useResource(() => api.get<InboxResponse>(`/projects/${props.projectId}/defects${query}`), [props.projectId, query]);
+  // Secondary data waits for the first page: on the embedded database requests queue, and the
+  // rows are what a person is waiting for.
+  const firstPageShown = inbox.data !== undefined || inbox.error !== undefined;
   const facets = useResource(
     () =>
       Promise.all([
@@ -39,8 +42,9 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
         api.get<{ releases: Release[] }>(`/projects/${props.projectId}/releases`),
       ]).then(([components, releases]) => ({ components: components.components, releases: releases.releases })),
     [props.projectId],
+    firstPageShown,
   );
-  const views = useResource(() => api.get<{ views: SavedView[] }>(`/projects/${props.projectId}/views`).then((body) => body.views), [props.projectId]);
+  const views = useResource(() => api.get<{ views: SavedView[] }>(`/projects/${props.projectId}/views`).then((body) => body.views), [props.projectId], firstPageShown);
   const [selected, setSelected] = useState(0);
   const [checked, setChecked] = useState<Set<string>>(new Set());
   const [picker, setPicker] = useState(false);
@@ -62,6 +66,7 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
   const reloadQuietly = useRef(inbox.reload);
   reloadQuietly.current = inbox.reload;
   useEffect(() => {
+    if (!firstPageShown) return;
     cursor.current = undefined;
     const poll = async () => {
       if (document.hidden) return;
@@ -76,7 +81,7 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
     void poll();
     const timer = setInterval(poll, pollIntervalMs);
     return () => clearInterval(timer);
-  }, [props.projectId]);
+  }, [props.projectId, firstPageShown]);
 
   const setFilter = (changes: Partial<Record<(typeof filterKeys)[number], string>>) => {
     const next = new URLSearchParams(props.search);
