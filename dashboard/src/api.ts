@@ -44,9 +44,29 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   return data as T;
 }
 
+const prefetched = new Map<string, Promise<unknown>>();
+
+/**
+ * Starts a GET before the page that needs it has rendered (the first inbox page is requested
+ * together with /me instead of after it). The next `api.get` of the same path takes it, once.
+ */
+export function prefetch(path: string): void {
+  const pending = request('GET', path);
+  prefetched.set(path, pending);
+  // A failed prefetch (no session yet) is forgotten, so the page asks again after sign-in.
+  pending.catch(() => prefetched.delete(path));
+}
+
 /** The dashboard's only way to the server: JSON in, JSON out, errors as ApiError. */
 export const api = {
-  get: <T>(path: string) => request<T>('GET', path),
+  get: <T>(path: string) => {
+    const early = prefetched.get(path);
+    if (early) {
+      prefetched.delete(path);
+      return early as Promise<T>;
+    }
+    return request<T>('GET', path);
+  },
   post: <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {}),
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, body),
   delete: <T = void>(path: string) => request<T>('DELETE', path),

@@ -50,7 +50,7 @@ describe.skipIf(!availability.run)('dashboard: a triager in Chromium', () => {
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('dialog', (dialog) => void dialog.accept());
+    page.on('dialog', (dialog) => void (dialog.type() === 'prompt' ? dialog.accept('Blockers') : dialog.accept()));
   });
 
   afterAll(async () => {
@@ -91,6 +91,34 @@ describe.skipIf(!availability.run)('dashboard: a triager in Chromium', () => {
     await page.waitForSelector('text=No defect matches these filters');
     await page.click('button:text("Clear")');
     await page.waitForFunction(() => document.querySelectorAll('.inbox-row').length === 3);
+  });
+
+  it('saves the current filters as a view that can be applied later', async () => {
+    await page.selectOption('select[aria-label=Severity]', 'blocker');
+    await page.waitForFunction(() => document.querySelectorAll('.inbox-row').length === 1);
+    await page.click('button:text("Save view")');
+    await page.waitForSelector('text=Saved the view "Blockers"');
+    await page.click('button:text("Clear")');
+    await page.waitForFunction(() => document.querySelectorAll('.inbox-row').length === 3);
+    const viewId = await page.locator('select[aria-label="Saved views"] option:text("Blockers")').getAttribute('value');
+    await page.selectOption('select[aria-label="Saved views"]', viewId!);
+    await page.waitForFunction(() => document.querySelectorAll('.inbox-row').length === 1);
+    expect(page.url()).toContain('severity=blocker');
+    await page.click('button:text("Clear")');
+    await page.waitForFunction(() => document.querySelectorAll('.inbox-row').length === 3);
+  });
+
+  it('sets the status of checked defects in bulk', async () => {
+    await page.check('input[aria-label="Check WEB-2"]');
+    await page.check('input[aria-label="Check WEB-3"]');
+    await page.selectOption('.bulkbar select[aria-label="Set status"]', 'triaged');
+    await page.waitForSelector('text=Updated 2 defect(s)');
+    const rows = await app.database.db.selectFrom('defects').select(['key', 'status']).where('key', 'in', ['WEB-2', 'WEB-3']).orderBy('key').execute();
+    expect(rows).toEqual([
+      { key: 'WEB-2', status: 'triaged' },
+      { key: 'WEB-3', status: 'triaged' },
+    ]);
+    await page.waitForSelector('.inbox-row:has-text("WEB-2") .status:text("Triaged")');
   });
 
   it('shows new reports without a reload (live polling)', async () => {
@@ -147,12 +175,12 @@ describe.skipIf(!availability.run)('dashboard: a triager in Chromium', () => {
 
   it('sets the status with s and a number key, recorded in the history', async () => {
     await page.keyboard.press('s');
-    await page.waitForSelector('[aria-label="Set status"]');
+    await page.waitForSelector('[role=dialog][aria-label="Set status"]', { timeout: 10_000 });
     await page.keyboard.press('2');
-    await page.waitForSelector('.defect-head .status:text("Triaged")');
+    await page.waitForSelector('.defect-head .status:text("Triaged")', { timeout: 10_000 });
     const row = await app.database.db.selectFrom('defects').select('status').where('id', '=', checkoutId).executeTakeFirstOrThrow();
     expect(row.status).toBe('triaged');
-    await page.waitForSelector('.timeline >> text=changed status from New to Triaged');
+    await page.waitForSelector('.timeline li:has-text("changed status from New to Triaged")', { timeout: 10_000 });
   });
 
   it('sets severity through the triage fields', async () => {
