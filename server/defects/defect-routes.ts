@@ -225,6 +225,7 @@ export function defectRoutes(dependencies: AppDependencies): Router {
     ctx.set('Content-Security-Policy', "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox");
     ctx.set('Cache-Control', 'private, max-age=86400');
     ctx.set('ETag', `"${attachment.sha256}"`);
+    ctx.status = 200; // Koa judges freshness only for a 2xx response
     if (ctx.fresh) {
       ctx.status = 304;
       return;

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../../server/auth/api-token-service';
 import type { ProjectRole } from '../../server/db/schema';
@@ -193,6 +194,21 @@ describe('GET /attachments/:attachmentId', () => {
     expect(Buffer.from(await response.arrayBuffer()).equals(screenshot)).toBe(true);
   });
 
+  it('answers 304 to a repeated request carrying the ETag', async () => {
+    const id = await attachmentId();
+    const first = await call('GET', `/attachments/${id}`, as.viewer);
+    // node:http, not fetch: fetch turns a conditional request into Cache-Control: no-cache.
+    const status = await new Promise<number>((resolve, reject) => {
+      http
+        .get(`${app.url}/api/v1/projects/${projectId}/attachments/${id}`, { headers: { ...as.viewer, 'if-none-match': first.headers.get('etag')! } }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
+    expect({ etag: first.headers.get('etag'), status }).toEqual({ etag: expect.stringMatching(/^"[0-9a-f]{64}"$/), status: 304 });
+  });
+
   it('offers a download with ?download=1', async () => {
     const response = await call('GET', `/attachments/${await attachmentId()}?download=1`, as.viewer);
     expect(response.headers.get('content-disposition')).toMatch(/^attachment; /);
@@ -218,6 +234,12 @@ describe('PATCH /defects/:defectId', () => {
       ['priority', 'high'],
       ['assigneeId', userIds.triager],
     ]);
+  });
+
+  it('then lists that defect under assignee=me for the triager, and not under unassigned', async () => {
+    expect(keys(await inbox('?assignee=me', as.triager))).toEqual([search.defect.key]);
+    expect(keys(await inbox('?assignee=me', as.viewer))).toEqual([]);
+    expect(keys(await inbox('?assignee=none'))).not.toContain(search.defect.key);
   });
 
   it('refuses an assignee who is not a project member with 400', async () => {

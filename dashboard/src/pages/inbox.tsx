@@ -18,7 +18,7 @@ import { Link, navigate } from '../router';
 import { canTriage, useProjectRole } from '../session';
 
 /** Query parameters the inbox keeps in its URL (so views can be saved, shared and reloaded). */
-const filterKeys = ['q', 'status', 'severity', 'component', 'release', 'origin', 'hasTicket', 'coverageGap', 'sort', 'offset'] as const;
+const filterKeys = ['q', 'status', 'severity', 'component', 'release', 'origin', 'assignee', 'hasTicket', 'coverageGap', 'sort', 'offset'] as const;
 const pageSize = 50;
 const pollIntervalMs = 5000;
 
@@ -285,6 +285,11 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
           <option value="field">Field (users)</option>
           <option value="qa">QA</option>
           <option value="ci">CI</option>
+        </select>
+        <select aria-label="Assignee" value={filters.assignee} onChange={(event) => setFilter({ assignee: event.currentTarget.value })}>
+          <option value="">Anyone</option>
+          <option value="me">Assigned to me</option>
+          <option value="none">Unassigned</option>
         </select>
         <select aria-label="Ticket" value={filters.hasTicket} onChange={(event) => setFilter({ hasTicket: event.currentTarget.value })}>
           <option value="">Ticket or not</option>

@@ -23,7 +23,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ln(1 + report_count + 2 * affected_users) + bugloop_epoch_seconds(last_seen_at) / 604800.0
     ) stored
   `.execute(db);
-  await sql`create index defects_impact on defects (project_id, impact desc) where merged_into_id is null`.execute(db);
+  await sql`create index defects_impact on defects (project_id, impact desc, id desc) where merged_into_id is null`.execute(db);
   // The component filter's list of values is read with a loose index scan over this index.
   await sql`create index defects_component on defects (project_id, component) where component is not null`.execute(db);
 }
