@@ -163,10 +163,3 @@ export async function deleteAllSessions(db: Kysely<Database>, userId: string): P
   const result = await db.deleteFrom('sessions').where('userId', '=', userId).executeTakeFirst();
   return Number(result.numDeletedRows);
 }
-
-/** The role a user holds in a project (instance admins: admin everywhere), or undefined. */
-export async function projectRoleOf(db: Kysely<Database>, principal: Extract<Principal, { kind: 'user' }>, projectId: string): Promise<ProjectRole | undefined> {
-  if (principal.isInstanceAdmin) return 'admin';
-  const membership = await db.selectFrom('projectMembers').select('role').where('projectId', '=', projectId).where('userId', '=', principal.userId).executeTakeFirst();
-  return membership?.role;
-}
