@@ -15,6 +15,9 @@ import { reportRoutes } from './reports/report-routes';
 import { metricsRoutes } from './metrics/metrics-routes';
 import { testManagementRoutes } from './test-management/test-management-routes';
 import { dedupRoutes } from './dedup/dedup-routes';
+import { authRoutes } from './auth/auth-routes';
+import { projectRoutes } from './projects/project-routes';
+import { defectRoutes } from './defects/defect-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -47,6 +50,9 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     testManagementRoutes(dependencies),
     dedupRoutes(dependencies),
     integrationRoutes(config, dependencies),
+    authRoutes(config, dependencies),
+    projectRoutes(dependencies),
+    defectRoutes(dependencies),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

@@ -6,6 +6,7 @@ import * as dedupIndex from './migrations/20261122_0100_dedup_index';
 import * as requirements from './migrations/20261122_0300_requirements';
 import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
 import * as defectStates from './migrations/20261122_0500_defect_states';
+import * as defectImpact from './migrations/20261122_0200_defect_impact';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '20261122_0300_requirements': requirements,
   '20261122_0400_integration_delivery': integrationDelivery,
   '20261122_0500_defect_states': defectStates,
+  '20261122_0200_defect_impact': defectImpact,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -134,6 +134,8 @@ export interface DefectsTable {
   createdAt: CreatedAt;
   updatedAt: CreatedAt;
   search: ColumnType<string, never, never>;
+  /** Recency-weighted impact (generated; see migration 20261122_0200). */
+  impact: ColumnType<number, never, never>;
 }
 
 export interface ReportsTable {

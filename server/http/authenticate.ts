@@ -6,6 +6,7 @@ import type { Database, ProjectRole } from '../db/schema';
 import { authenticateApiToken } from '../auth/api-token-service';
 import { sha256Hex } from '../auth/random-tokens';
 import { AppError } from './app-error';
+import { isUuid } from '../projects/project-service';
 
 export const sessionCookieName = 'bugloop_session';
 export const csrfHeaderName = 'x-csrf-token';
@@ -96,6 +97,8 @@ export async function authorizeProject(
   need: { role: ProjectRole; scope: ApiTokenScope },
 ): Promise<ProjectRole | 'token'> {
   const principal = requirePrincipal(ctx);
+  // A malformed id would otherwise reach PostgreSQL as an invalid uuid (a 500).
+  if (!isUuid(projectId)) throw new AppError('not_found', 'project not found');
   if (principal.kind === 'token') {
     if (principal.projectId !== projectId) throw new AppError('not_found', 'project not found');
     if (!principal.scopes.includes(need.scope)) throw new AppError('insufficient_scope', `This token lacks the ${need.scope} scope`);
@@ -132,4 +135,31 @@ export async function createSession(
     .values({ tokenHash: sha256Hex(cookieValue), userId, csrfToken, expiresAt, userAgent: details.userAgent?.slice(0, 500) ?? null, ip: details.ip ?? null })
     .execute();
   return { cookieValue, csrfToken, expiresAt };
+}
+
+/**
+ * Sets the session cookie: httpOnly (scripts cannot read it), SameSite=Lax (other sites cannot
+ * send it with their forms' POSTs), and Secure when the server is reached over https. Written by
+ * hand because Koa's cookie helper refuses Secure on a plain-http hop behind a TLS proxy.
+ */
+export function setSessionCookie(ctx: Context, value: string, expiresAt: Date, secure: boolean): void {
+  const parts = [`${sessionCookieName}=${value}`, 'Path=/', `Expires=${expiresAt.toUTCString()}`, 'HttpOnly', 'SameSite=Lax'];
+  if (secure) parts.push('Secure');
+  ctx.append('Set-Cookie', parts.join('; '));
+}
+
+/** Tells the browser to forget the session cookie. */
+export function clearSessionCookie(ctx: Context, secure: boolean): void {
+  setSessionCookie(ctx, '', new Date(0), secure);
+}
+
+/** Ends one session (sign out on this device). */
+export async function deleteSession(db: Kysely<Database>, sessionHash: string): Promise<void> {
+  await db.deleteFrom('sessions').where('tokenHash', '=', sessionHash).execute();
+}
+
+/** Ends every session of a user (sign out everywhere); answers how many were ended. */
+export async function deleteAllSessions(db: Kysely<Database>, userId: string): Promise<number> {
+  const result = await db.deleteFrom('sessions').where('userId', '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

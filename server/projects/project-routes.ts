@@ -1,0 +1,382 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { apiTokenScopes } from '../../shared/scopes';
+import type { AppDependencies } from '../app';
+import { createApiToken } from '../auth/api-token-service';
+import type { Database, ProjectRole } from '../db/schema';
+import { validateRulePattern } from '../enrich/component-rules';
+import { AppError, notFound } from '../http/app-error';
+import { authorizeProject, requirePrincipal, requireUser } from '../http/authenticate';
+import { readBody } from '../http/json-body';
+import { createUser, findUserByEmail, setProjectRole } from '../users/user-service';
+import { isUuid, normalizeOrigin } from './project-service';
+import type { Kysely } from 'kysely';
+
+const roleSchema = z.enum(['admin', 'triager', 'viewer']);
+const projectUpdateSchema = z.object({
+  name: z.string().trim().min(1, 'is required').max(200).optional(),
+  allowedOrigins: z.array(z.string().max(300)).max(100).optional(),
+  /** Merged key by key into the stored settings; a key set to null is removed. */
+  settings: z.record(z.string().max(100), z.unknown()).optional(),
+});
+const ruleSchema = z.object({
+  pattern: z.string().trim().min(1, 'is required').max(500),
+  patternKind: z.enum(['glob', 'regex']).default('glob'),
+  component: z.string().trim().min(1, 'is required').max(100),
+  position: z.number().int().min(0).max(100_000).optional(),
+});
+const memberSchema = z.object({
+  email: z.string().trim().min(3).max(320),
+  role: roleSchema,
+  /** Needed only when no user with this email exists yet: the new account's first password. */
+  password: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
+  name: z.string().trim().max(200).optional(),
+});
+const tokenSchema = z.object({
+  name: z.string().trim().min(1, 'is required').max(100),
+  scopes: z.array(z.string()).min(1, 'needs at least one scope'),
+});
+const savedViewSchema = z.object({
+  name: z.string().trim().min(1, 'is required').max(80),
+  /** Inbox query parameters (status, severity, q, …) exactly as the inbox URL carries them. */
+  query: z.record(z.string().max(40), z.string().max(500)).refine((value) => Object.keys(value).length <= 20, 'has too many keys'),
+});
+
+/** A saved inbox view, kept in `projects.settings.savedViews` (small, per project, shared by the team). */
+export interface SavedView {
+  id: string;
+  name: string;
+  query: Record<string, string>;
+  createdBy: string | null;
+}
+
+/**
+ * Projects and their administration: settings, allowed origins, component rules, members and
+ * roles, API tokens, saved views and releases. Reads need viewer (or a token with defects:read);
+ * administration needs a signed-in admin; saved views need triager.
+ */
+export function projectRoutes(dependencies: AppDependencies): Router {
+  const { db } = dependencies.database;
+  const router = new Router({ prefix: '/api/v1/projects' });
+  const read = { role: 'viewer', scope: 'defects:read' } as const;
+  const triage = { role: 'triager', scope: 'defects:write' } as const;
+
+  /** Admin work is for people: a token never manages members, tokens or settings. */
+  async function requireAdmin(ctx: Context, projectId: string): Promise<string> {
+    const user = requireUser(ctx);
+    await authorizeProject(ctx, db, projectId, { role: 'admin', scope: 'defects:write' });
+    return user.userId;
+  }
+
+  router.get('/', async (ctx) => {
+    const principal = requirePrincipal(ctx);
+    let query = db.selectFrom('projects').select(['projects.id', 'projects.name', 'projects.keyPrefix']).where('projects.archivedAt', 'is', null);
+    if (principal.kind === 'token') query = query.where('projects.id', '=', principal.projectId);
+    else if (!principal.isInstanceAdmin) {
+      query = query.where('projects.id', 'in', db.selectFrom('projectMembers').select('projectId').where('userId', '=', principal.userId));
+    }
+    ctx.body = { projects: await query.orderBy('projects.name').execute() };
+  });
+
+  router.get('/:projectId', async (ctx) => {
+    const role = await authorizeProject(ctx, db, ctx.params.projectId, read);
+    const project = await db
+      .selectFrom('projects')
+      .select(['id', 'name', 'keyPrefix', 'publicKey', 'allowedOrigins', 'settings', 'createdAt'])
+      .where('id', '=', ctx.params.projectId)
+      .executeTakeFirstOrThrow();
+    ctx.body = { project, role };
+  });
+
+  router.patch('/:projectId', async (ctx) => {
+    const userId = await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, projectUpdateSchema);
+    const project = await db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('projects').select('settings').where('id', '=', ctx.params.projectId).forUpdate().executeTakeFirstOrThrow();
+      const update: Record<string, unknown> = { updatedAt: new Date() };
+      if (input.name !== undefined) update.name = input.name;
+      if (input.allowedOrigins !== undefined) update.allowedOrigins = [...new Set(input.allowedOrigins.map(normalizeOrigin))];
+      if (input.settings !== undefined) {
+        if ('savedViews' in input.settings) throw new AppError('invalid_request', 'Saved views are changed through /views', { field: 'settings.savedViews' });
+        const settings: Record<string, unknown> = { ...current.settings };
+        for (const [key, value] of Object.entries(input.settings)) {
+          if (value === null) delete settings[key];
+          else settings[key] = value;
+        }
+        update.settings = JSON.stringify(settings);
+      }
+      await audit(trx, ctx.params.projectId, userId, 'project.updated', null, { fields: Object.keys(input) });
+      return trx
+        .updateTable('projects')
+        .set(update)
+        .where('id', '=', ctx.params.projectId)
+        .returning(['id', 'name', 'keyPrefix', 'publicKey', 'allowedOrigins', 'settings', 'createdAt'])
+        .executeTakeFirstOrThrow();
+    });
+    ctx.body = { project };
+  });
+
+  // Component rules: the first matching pattern names a report's component.
+  router.get('/:projectId/component-rules', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, read);
+    ctx.body = { rules: await listRules(db, ctx.params.projectId) };
+  });
+
+  router.post('/:projectId/component-rules', async (ctx) => {
+    await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, ruleSchema);
+    assertValidRule(input);
+    const last = await db.selectFrom('componentRules').select(sql<number>`coalesce(max(position), -1)`.as('position')).where('projectId', '=', ctx.params.projectId).executeTakeFirstOrThrow();
+    const rule = await db
+      .insertInto('componentRules')
+      .values({ projectId: ctx.params.projectId, pattern: input.pattern, patternKind: input.patternKind, component: input.component, position: input.position ?? last.position + 1 })
+      .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
+      .executeTakeFirstOrThrow();
+    ctx.status = 201;
+    ctx.body = { rule };
+  });
+
+  router.patch('/:projectId/component-rules/:ruleId', async (ctx) => {
+    await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, ruleSchema.partial());
+    const current = await findRule(db, ctx.params.projectId, ctx.params.ruleId);
+    const merged = { ...current, ...Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) };
+    assertValidRule(merged);
+    const rule = await db
+      .updateTable('componentRules')
+      .set({ pattern: merged.pattern, patternKind: merged.patternKind, component: merged.component, position: merged.position })
+      .where('id', '=', current.id)
+      .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
+      .executeTakeFirstOrThrow();
+    ctx.body = { rule };
+  });
+
+  router.delete('/:projectId/component-rules/:ruleId', async (ctx) => {
+    await requireAdmin(ctx, ctx.params.projectId);
+    const current = await findRule(db, ctx.params.projectId, ctx.params.ruleId);
+    await db.deleteFrom('componentRules').where('id', '=', current.id).execute();
+    ctx.status = 204;
+  });
+
+  // Members and roles. Everyone in the project may see who is in it (assignee lists need it).
+  router.get('/:projectId/members', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, read);
+    ctx.body = { members: await listMembers(db, ctx.params.projectId) };
+  });
+
+  router.post('/:projectId/members', async (ctx) => {
+    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, memberSchema);
+    const member = await db.transaction().execute(async (trx) => {
+      let user = await findUserByEmail(trx, input.email);
+      if (!user) {
+        if (!input.password) {
+          throw new AppError('invalid_request', `No account exists for ${input.email}; give a first password to create one`, { field: 'password' });
+        }
+        user = await createUser(trx, { email: input.email, password: input.password, name: input.name });
+      }
+      await setProjectRole(trx, ctx.params.projectId, user.id, input.role);
+      await audit(trx, ctx.params.projectId, actorId, 'member.added', user.id, { role: input.role });
+      return { userId: user.id, email: user.email, name: user.name, role: input.role };
+    });
+    ctx.status = 201;
+    ctx.body = { member };
+  });
+
+  router.patch('/:projectId/members/:userId', async (ctx) => {
+    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, z.object({ role: roleSchema }));
+    await db.transaction().execute(async (trx) => {
+      await findMember(trx, ctx.params.projectId, ctx.params.userId);
+      if (input.role !== 'admin') await keepOneAdmin(trx, ctx.params.projectId, ctx.params.userId);
+      await setProjectRole(trx, ctx.params.projectId, ctx.params.userId, input.role);
+      await audit(trx, ctx.params.projectId, actorId, 'member.role_changed', ctx.params.userId, { role: input.role });
+    });
+    ctx.body = { members: await listMembers(db, ctx.params.projectId) };
+  });
+
+  router.delete('/:projectId/members/:userId', async (ctx) => {
+    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    await db.transaction().execute(async (trx) => {
+      await findMember(trx, ctx.params.projectId, ctx.params.userId);
+      await keepOneAdmin(trx, ctx.params.projectId, ctx.params.userId);
+      await trx.deleteFrom('projectMembers').where('projectId', '=', ctx.params.projectId).where('userId', '=', ctx.params.userId).execute();
+      await audit(trx, ctx.params.projectId, actorId, 'member.removed', ctx.params.userId, {});
+    });
+    ctx.status = 204;
+  });
+
+  // API tokens: the token is shown once, at creation; afterwards only its prefix.
+  router.get('/:projectId/api-tokens', async (ctx) => {
+    await requireAdmin(ctx, ctx.params.projectId);
+    const tokens = await db
+      .selectFrom('apiTokens')
+      .leftJoin('users', 'users.id', 'apiTokens.createdBy')
+      .select(['apiTokens.id', 'apiTokens.name', 'apiTokens.tokenPrefix', 'apiTokens.scopes', 'apiTokens.createdAt', 'apiTokens.lastUsedAt', 'apiTokens.revokedAt', 'users.email as createdByEmail'])
+      .where('apiTokens.projectId', '=', ctx.params.projectId)
+      .orderBy('apiTokens.createdAt', 'desc')
+      .execute();
+    ctx.body = { tokens, scopes: apiTokenScopes };
+  });
+
+  router.post('/:projectId/api-tokens', async (ctx) => {
+    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    const input = await readBody(ctx, tokenSchema);
+    const created = await db.transaction().execute(async (trx) => {
+      const token = await createApiToken(trx, { projectId: ctx.params.projectId, name: input.name, scopes: input.scopes, createdBy: actorId });
+      await audit(trx, ctx.params.projectId, actorId, 'api_token.created', token.id, { scopes: token.scopes });
+      return token;
+    });
+    ctx.status = 201;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { token: { id: created.id, name: input.name, scopes: created.scopes, tokenPrefix: created.token.slice(0, 10) }, secret: created.token };
+  });
+
+  router.delete('/:projectId/api-tokens/:tokenId', async (ctx) => {
+    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    if (!isUuid(ctx.params.tokenId)) throw notFound('API token');
+    const revoked = await db
+      .updateTable('apiTokens')
+      .set({ revokedAt: new Date() })
+      .where('id', '=', ctx.params.tokenId)
+      .where('projectId', '=', ctx.params.projectId)
+      .where('revokedAt', 'is', null)
+      .returning('id')
+      .executeTakeFirst();
+    if (!revoked) throw notFound('API token');
+    await audit(db, ctx.params.projectId, actorId, 'api_token.revoked', revoked.id, {});
+    ctx.status = 204;
+  });
+
+  // Releases, for the inbox's release filter and the triage fields.
+  router.get('/:projectId/releases', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, read);
+    const releases = await db
+      .selectFrom('releases')
+      .select(['id', 'version', 'releasedAt', 'firstSeenAt'])
+      .where('projectId', '=', ctx.params.projectId)
+      .orderBy('semverMajor', (order) => order.desc().nullsLast())
+      .orderBy('semverMinor', (order) => order.desc().nullsLast())
+      .orderBy('semverPatch', (order) => order.desc().nullsLast())
+      .orderBy('firstSeenAt', 'desc')
+      .limit(500)
+      .execute();
+    ctx.body = { releases };
+  });
+
+  // Saved inbox views, shared by the project's team.
+  router.get('/:projectId/views', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, read);
+    ctx.body = { views: await readViews(db, ctx.params.projectId) };
+  });
+
+  router.post('/:projectId/views', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, triage);
+    const principal = requirePrincipal(ctx);
+    const input = await readBody(ctx, savedViewSchema);
+    const view: SavedView = { id: randomUUID(), name: input.name, query: input.query, createdBy: principal.kind === 'user' ? principal.userId : null };
+    await db.transaction().execute(async (trx) => {
+      const views = await readViews(trx, ctx.params.projectId, true);
+      if (views.length >= 50) throw new AppError('invalid_request', 'A project keeps at most 50 saved views; delete one first');
+      await writeViews(trx, ctx.params.projectId, [...views, view]);
+    });
+    ctx.status = 201;
+    ctx.body = { view };
+  });
+
+  router.delete('/:projectId/views/:viewId', async (ctx) => {
+    await authorizeProject(ctx, db, ctx.params.projectId, triage);
+    await db.transaction().execute(async (trx) => {
+      const views = await readViews(trx, ctx.params.projectId, true);
+      const remaining = views.filter((view) => view.id !== ctx.params.viewId);
+      if (remaining.length === views.length) throw notFound('saved view');
+      await writeViews(trx, ctx.params.projectId, remaining);
+    });
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+type Executor = Kysely<Database>;
+
+function assertValidRule(rule: { pattern: string; patternKind: 'glob' | 'regex' }): void {
+  const problem = validateRulePattern(rule);
+  if (problem) throw new AppError('invalid_request', problem, { field: 'pattern' });
+}
+
+async function listRules(db: Executor, projectId: string) {
+  return db
+    .selectFrom('componentRules')
+    .select(['id', 'position', 'pattern', 'patternKind', 'component'])
+    .where('projectId', '=', projectId)
+    .orderBy('position')
+    .orderBy('createdAt')
+    .execute();
+}
+
+async function findRule(db: Executor, projectId: string, ruleId: string) {
+  if (!isUuid(ruleId)) throw notFound('component rule');
+  const rule = await db
+    .selectFrom('componentRules')
+    .select(['id', 'position', 'pattern', 'patternKind', 'component'])
+    .where('id', '=', ruleId)
+    .where('projectId', '=', projectId)
+    .executeTakeFirst();
+  if (!rule) throw notFound('component rule');
+  return rule;
+}
+
+async function listMembers(db: Executor, projectId: string) {
+  return db
+    .selectFrom('projectMembers')
+    .innerJoin('users', 'users.id', 'projectMembers.userId')
+    .select(['users.id as userId', 'users.email', 'users.name', 'projectMembers.role', 'users.disabledAt'])
+    .where('projectMembers.projectId', '=', projectId)
+    .orderBy('users.email')
+    .execute();
+}
+
+async function findMember(db: Executor, projectId: string, userId: string): Promise<ProjectRole> {
+  if (!isUuid(userId)) throw notFound('member');
+  const member = await db.selectFrom('projectMembers').select('role').where('projectId', '=', projectId).where('userId', '=', userId).executeTakeFirst();
+  if (!member) throw notFound('member');
+  return member.role;
+}
+
+/** A project must keep one admin member, or nobody but an instance admin could manage it. */
+async function keepOneAdmin(db: Executor, projectId: string, leavingUserId: string): Promise<void> {
+  const others = await db
+    .selectFrom('projectMembers')
+    .select('userId')
+    .where('projectId', '=', projectId)
+    .where('role', '=', 'admin')
+    .where('userId', '!=', leavingUserId)
+    .executeTakeFirst();
+  const leavingIsAdmin = (await findMember(db, projectId, leavingUserId)) === 'admin';
+  if (leavingIsAdmin && !others) throw new AppError('conflict', 'A project needs at least one admin; make someone else admin first');
+}
+
+async function readViews(db: Executor, projectId: string, lock = false): Promise<SavedView[]> {
+  let query = db.selectFrom('projects').select('settings').where('id', '=', projectId);
+  if (lock) query = query.forUpdate();
+  const row = await query.executeTakeFirstOrThrow();
+  const views = (row.settings as { savedViews?: unknown }).savedViews;
+  return Array.isArray(views) ? (views as SavedView[]) : [];
+}
+
+async function writeViews(db: Executor, projectId: string, views: SavedView[]): Promise<void> {
+  await db
+    .updateTable('projects')
+    .set({ settings: sql`jsonb_set(settings, '{savedViews}', ${JSON.stringify(views)}::jsonb)` })
+    .where('id', '=', projectId)
+    .execute();
+}
+
+/** Administrative changes are kept in the audit log: who did what to which member or token. */
+async function audit(db: Executor, projectId: string, actorUserId: string, action: string, target: string | null, detail: Record<string, unknown>): Promise<void> {
+  await db.insertInto('auditLog').values({ projectId, actorUserId, action, target, detail: JSON.stringify(detail) }).execute();
+}

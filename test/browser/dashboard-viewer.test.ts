@@ -1,0 +1,105 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makePng } from '../support/images';
+import { startTestApp, type TestApp } from '../support/test-server';
+import { richEnrichment, richPayload, seedDefect } from '../api/defect-fixtures';
+import { browserAvailability, launchChromium, projectWithUser, saveScreenshot, signIn } from './dashboard-browser';
+
+const availability = browserAvailability();
+
+describe.skipIf(!availability.run)('dashboard: a viewer in Chromium', () => {
+  let app: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let projectId: string;
+  let email: string;
+  let defect: Awaited<ReturnType<typeof seedDefect>>['defect'];
+
+  beforeAll(async () => {
+    app = await startTestApp();
+    const setup = await projectWithUser(app, 'viewer', 'VIEW');
+    projectId = setup.project.id;
+    email = setup.email;
+    defect = (
+      await seedDefect(app.database.db, projectId, {
+        title: 'Checkout total is wrong',
+        severity: 'major',
+        reports: [{ description: 'Total shows 0', payload: richPayload(), enrichment: richEnrichment(), screenshot: makePng(320, 200) }],
+      })
+    ).defect;
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    await signIn(page, app, email);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('sees the inbox without checkboxes, bulk actions or saving views', async () => {
+    await page.waitForSelector('.inbox-row');
+    expect(await page.locator('.inbox-row input[type=checkbox]').count()).toBe(0);
+    expect(await page.locator('.bulkbar').count()).toBe(0);
+    expect(await page.locator('button:text("Save view")').count()).toBe(0);
+    await page.keyboard.press('s');
+    expect(await page.locator('[aria-label="Set status"][role=dialog]').count()).toBe(0);
+  });
+
+  it('sees the defect read-only: no triage selects, no comment form, no split', async () => {
+    await page.click(`text=${defect.title}`);
+    await page.waitForSelector('.defect-head');
+    expect(await page.locator('.triage select').count()).toBe(0);
+    expect(await page.locator('.triage dd').first().textContent()).toBe('New');
+    expect(await page.locator('textarea[name=comment]').count()).toBe(0);
+    expect(await page.locator('button:text("Split out")').count()).toBe(0);
+    await page.keyboard.press('s');
+    expect(await page.locator('[aria-label="Set status"][role=dialog]').count()).toBe(0);
+    // The screenshot is still visible to a viewer.
+    const loaded = await page.locator('.thumbnail img').evaluate((image) => (image as HTMLImageElement).decode().then(() => (image as HTMLImageElement).naturalWidth));
+    expect(loaded).toBe(320);
+    await saveScreenshot(page, 'dashboard-defect-viewer');
+  });
+
+  it('sees settings without members, tokens or editable origins', async () => {
+    await page.goto(`${app.url}/p/${projectId}/settings`);
+    await page.waitForSelector('#widget-snippet');
+    expect(await page.locator('#members').count()).toBe(0);
+    expect(await page.locator('#tokens').count()).toBe(0);
+    expect(await page.locator('textarea[name=allowedOrigins]').count()).toBe(0);
+    expect(await page.locator('button:text("Add rule")').count()).toBe(0);
+  });
+
+  it('gets 403 from the API on every mutation, even with a valid CSRF token', async () => {
+    const results = await page.evaluate(
+      async ({ projectId, defectId }) => {
+        const me = await (await fetch('/api/v1/me')).json();
+        const headers = { 'content-type': 'application/json', 'x-csrf-token': me.csrfToken };
+        const base = `/api/v1/projects/${projectId}`;
+        const attempts: [string, string, unknown][] = [
+          ['PATCH', `${base}/defects/${defectId}`, { status: 'triaged' }],
+          ['POST', `${base}/defects/bulk`, { defectIds: [defectId], changes: { severity: 'minor' } }],
+          ['POST', `${base}/defects/${defectId}/comments`, { body: 'sneaky' }],
+          ['POST', `${base}/views`, { name: 'mine', query: {} }],
+          ['PATCH', base, { name: 'renamed' }],
+          ['POST', `${base}/component-rules`, { pattern: '/x', component: 'X' }],
+          ['POST', `${base}/members`, { email: 'friend@example.com', role: 'admin', password: 'password123' }],
+          ['POST', `${base}/api-tokens`, { name: 'mine', scopes: ['defects:write'] }],
+        ];
+        const statuses = [];
+        for (const [method, url, body] of attempts) {
+          const response = await fetch(url, { method, headers, body: JSON.stringify(body) });
+          statuses.push([method, url.replace(base, ''), response.status, (await response.json()).error?.code]);
+        }
+        return statuses;
+      },
+      { projectId, defectId: defect.id },
+    );
+    for (const [method, path, status, code] of results) {
+      expect({ method, path, status, code }).toEqual({ method, path, status: 403, code: 'forbidden' });
+    }
+    const stored = await app.database.db.selectFrom('defects').select(['status', 'severity']).where('id', '=', defect.id).executeTakeFirstOrThrow();
+    expect(stored).toEqual({ status: 'new', severity: 'major' });
+    expect(await app.database.db.selectFrom('defectComments').select('id').execute()).toEqual([]);
+  });
+});
