@@ -2,7 +2,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AppDependencies } from '../app';
-import type { DefectOrigin, DefectSeverity, DefectStatus } from '../db/schema';
+import type { Transaction } from 'kysely';
+import type { Database, DefectOrigin, DefectSeverity, DefectStatus } from '../db/schema';
 import { AppError, notFound } from '../http/app-error';
 import { authorizeProject, type Principal } from '../http/authenticate';
 import { parseWith, readBody } from '../http/json-body';
@@ -21,7 +22,8 @@ import {
   openStatuses,
   resolveDefectId,
 } from './defect-queries';
-import { type Actor, defectStatuses, recordDefectEvent, updateDefect } from './defect-service';
+import { type Actor, type DefectChanges, defectStatuses, recordDefectEvent, updateDefect } from './defect-service';
+import { onDefectStatusChanged } from '../routing/route-defect';
 
 const severities = ['blocker', 'critical', 'major', 'minor', 'trivial'] as const;
 const priorities = ['urgent', 'high', 'medium', 'low', 'none'] as const;
@@ -141,7 +143,7 @@ export function defectRoutes(dependencies: AppDependencies): Router {
       const found = await trx.selectFrom('defects').select('id').where('projectId', '=', ctx.params.projectId).where('id', 'in', input.defectIds).execute();
       if (found.length !== new Set(input.defectIds).size) throw new AppError('invalid_request', 'Some defects are not in this project', { field: 'defectIds' });
       const results = [];
-      for (const { id } of found) results.push(await updateDefect(trx, id, input.changes, actor));
+      for (const { id } of found) results.push(await updateDefectAndRoute(trx, id, input.changes, actor));
       return results;
     });
     ctx.body = { updated: updated.map((defect) => ({ id: defect.id, key: defect.key, status: defect.status, severity: defect.severity })) };
@@ -160,7 +162,7 @@ export function defectRoutes(dependencies: AppDependencies): Router {
     await assertProjectMember(db, ctx.params.projectId, changes.assigneeId);
     await assertProjectRelease(db, ctx.params.projectId, changes.foundInReleaseId);
     await assertProjectRelease(db, ctx.params.projectId, changes.fixedInReleaseId);
-    await db.transaction().execute((trx) => updateDefect(trx, defectId, changes, actorOf(ctx)));
+    await db.transaction().execute((trx) => updateDefectAndRoute(trx, defectId, changes, actorOf(ctx)));
     ctx.body = await getDefectDetail(db, ctx.params.projectId, defectId);
   });
 
@@ -234,4 +236,15 @@ export function defectRoutes(dependencies: AppDependencies): Router {
   });
 
   return router;
+}
+
+/**
+ * A triager's change, then the routing that follows from a status change (reopen rules, the
+ * "fixed" email to reporters), queued in the same transaction.
+ */
+async function updateDefectAndRoute(trx: Transaction<Database>, defectId: string, changes: DefectChanges, actor: Actor) {
+  const before = await trx.selectFrom('defects').select('status').where('id', '=', defectId).executeTakeFirstOrThrow();
+  const updated = await updateDefect(trx, defectId, changes, actor);
+  if (updated.status !== before.status) await onDefectStatusChanged(trx, defectId, before.status, updated.status);
+  return updated;
 }

@@ -21,7 +21,7 @@ const reportsConsidered = 50;
 
 /** Where a defect lives in the dashboard; the one place that builds the link. */
 export function defectUrl(publicUrl: string, projectId: string, defectId: string): string {
-  return `${publicUrl}/projects/${projectId}/defects/${defectId}`;
+  return `${publicUrl}/p/${projectId}/defects/${defectId}`;
 }
 
 /** The marker put on tickets (Jira label, Linear description) so a create that timed out is found again. */
@@ -168,7 +168,7 @@ export async function loadTicketContent(db: Executor, defectId: string, publicUr
     foundIn: defect.foundIn,
     fixedIn: defect.fixedIn,
     defectUrl: defectUrl(publicUrl, defect.projectId, defectId),
-    testCases: testCases.map((testCase) => ({ key: testCase.key, title: testCase.title, url: `${publicUrl}/projects/${defect.projectId}/test-cases/${testCase.id}` })),
+    testCases: testCases.map((testCase) => ({ key: testCase.key, title: testCase.title, url: `${publicUrl}/p/${defect.projectId}/test-cases/${testCase.id}` })),
     hasScreenshot: Boolean(screenshot),
   };
 }

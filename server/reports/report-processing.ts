@@ -5,6 +5,7 @@ import { assignReportToDefect } from '../dedup/assign-report';
 import { enrichReport } from '../enrich/enrich-report';
 import { enqueueJob } from '../outbox/job-queue';
 import { findOrCreateRelease } from '../releases/release-service';
+import { onDefectCreated, onReportAddedToDefect } from '../routing/route-defect';
 
 export const suggestReportJobKind = 'report.suggest';
 
@@ -39,6 +40,9 @@ export async function processReport(trx: Transaction<Database>, reportId: string
     .returningAll()
     .executeTakeFirstOrThrow();
   const assignment = await assignReportToDefect(trx, enriched);
+  // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
+  if (assignment.created) await onDefectCreated(trx, { id: assignment.defectId });
+  else await onReportAddedToDefect(trx, assignment.defectId);
   await trx
     .updateTable('reports')
     .set({ state: 'processed', processedAt: new Date(), candidates: JSON.stringify(assignment.candidates) })

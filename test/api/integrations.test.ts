@@ -214,7 +214,7 @@ describe('deliveries API', () => {
     expect(url.origin + url.pathname).toBe('https://acme.atlassian.net/secure/CreateIssueDetails!init.jspa');
     expect(url.searchParams.get('pid')).toBe('10001');
     expect(url.searchParams.get('summary')).toBe('Checkout button does nothing');
-    expect(url.searchParams.get('description')).toContain(`https://bugloop.test/projects/${projectId}/defects/${defectId}`);
+    expect(url.searchParams.get('description')).toContain(`https://bugloop.test/p/${projectId}/defects/${defectId}`);
   });
 });
 

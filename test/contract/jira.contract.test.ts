@@ -120,7 +120,7 @@ describe('Jira through jira.js Version3Client', () => {
     const content = await loadTicketContent(database.db, defectId, testPublicUrl);
     await jiraDestination.linkBack!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, content, { publicUrl: testPublicUrl, timeoutMs: 2000 });
     expect(jira.issues[0].remoteLinks).toHaveLength(1);
-    expect(jira.issues[0].remoteLinks[0]).toMatchObject({ globalId: jiraGlobalId({ defectId }), object: { url: `${testPublicUrl}/projects/${content.projectId}/defects/${defectId}` } });
+    expect(jira.issues[0].remoteLinks[0]).toMatchObject({ globalId: jiraGlobalId({ defectId }), object: { url: `${testPublicUrl}/p/${content.projectId}/defects/${defectId}` } });
     expect(jira.server.calls('POST', /\/remotelink$/)).toHaveLength(2);
   });
 

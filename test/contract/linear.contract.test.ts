@@ -77,7 +77,7 @@ describe('Linear through @linear/sdk', () => {
     const { destination, defectId, projectId } = await setup();
     await deliver(destination, defectId);
     const links = linear.issues[0].attachments.filter((attachment) => attachment.url.startsWith(testPublicUrl));
-    expect(links).toEqual([expect.objectContaining({ url: `${testPublicUrl}/projects/${projectId}/defects/${defectId}` })]);
+    expect(links).toEqual([expect.objectContaining({ url: `${testPublicUrl}/p/${projectId}/defects/${defectId}` })]);
   });
 
   it('after a create that timed out on our side but succeeded in Linear, finds it by id: exactly one issue', async () => {

@@ -52,7 +52,7 @@ describe('Slack through @slack/web-api', () => {
     expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: `${defectKey}: Checkout button does nothing`, emoji: false } });
     const fields = message.blocks[1].fields.map((field: { text: string }) => field.text);
     expect(fields).toEqual(expect.arrayContaining(['*Severity:* critical', '*Reports:* 1 (1 users)']));
-    expect(allText(message.blocks)).toContain(`<https://bugloop.test/projects/${projectId}/defects/${defectId}|Open ${defectKey} in Bugloop>`);
+    expect(allText(message.blocks)).toContain(`<https://bugloop.test/p/${projectId}/defects/${defectId}|Open ${defectKey} in Bugloop>`);
     expect(message.unfurlLinks).toBe('false');
   });
 
