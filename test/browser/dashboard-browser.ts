@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { chromiumPath, launchChromium } from '../support/widget-browser';
 import { createProject } from '../../server/projects/project-service';
 import { createUser, setProjectRole } from '../../server/users/user-service';
 import type { ProjectRole } from '../../server/db/schema';
 import type { TestApp } from '../support/test-server';
 
-export const chromiumPath = '/usr/bin/chromium';
+export { chromiumPath, launchChromium };
 const repositoryRoot = path.resolve(import.meta.dirname, '../..');
 export const artifactsDirectory = path.join(repositoryRoot, 'test-artifacts');
 
@@ -26,14 +26,6 @@ export function browserAvailability(): { run: boolean; reason?: string } {
   const reason = `skipping dashboard browser tests: ${chromiumPath} not found (install Debian's chromium package)`;
   console.warn(reason);
   return { run: false, reason };
-}
-
-/** One headless Debian Chromium per test file. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
 }
 
 /** Saves a full-page PNG under test-artifacts/ (gitignored) for people to look at. */
