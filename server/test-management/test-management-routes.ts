@@ -318,7 +318,7 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
     ctx.body = { items: await verifiedByTest(db, projectId) };
   });
 
-  router.get('/projects/:projectId/releases', async (ctx) => {
+  router.get('/projects/:projectId/test-releases', async (ctx) => {
     const projectId = projectIdOf(ctx);
     await authorizeProject(ctx, db, projectId, read);
     const { ordered } = await releaseRanks(db, projectId);

@@ -56,7 +56,8 @@ afterAll(async () => {
 describe('bugloop import-junit', { timeout: 120_000 }, () => {
   it('imports files matched by a glob as one run and prints the summary', async () => {
     const result = await run(['import-junit', 'test/fixtures/junit/pytest-*.xml', 'test/fixtures/junit/surefire.xml', '--project', projectId, '--release', '1.4.0', '--build', '12', '--commit', 'f00d']);
-    expect(result.stderr).toBe('');
+    // On a PostgreSQL without pgvector the one expected stderr line is the degradation notice.
+    expect(result.stderr.replace(/^.*extension \\"vector\\" is not available.*$/m, '').trim()).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Imported 3 files as test run [0-9a-f-]{36} \(release 1\.4\.0\)$/m);
     // pytest xunit1 and xunit2 hold the same 7 tests, so they run twice in this run (same

@@ -166,7 +166,7 @@ describe('catalog, links and reports over HTTP', () => {
   });
 
   it('lists releases in semantic order and runs with their results', async () => {
-    const releases = await (await api('/releases')).json();
+    const releases = await (await api('/test-releases')).json();
     expect(releases.items.map((release: { version: string }) => release.version)).toEqual(['1.4.0', '1.4.1', '1.5.0']);
     const runs = await (await api('/test-runs')).json();
     const detail = await (await api(`/test-runs/${runs.items[0].id}?status=failed`)).json();

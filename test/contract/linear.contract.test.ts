@@ -52,7 +52,7 @@ describe('Linear through @linear/sdk', () => {
     expect(description).toContain('## Steps to reproduce');
     expect(description).toContain('| Browsers | Chrome 126 |');
     expect(description).toMatch(/```text\nTypeError: Cannot read properties of undefined \(reading 'total'\)/);
-    expect(description).toContain(`[Open in Bugloop](${testPublicUrl}/projects/`);
+    expect(description).toContain(`[Open in Bugloop](${testPublicUrl}/p/`);
     expect(linear.server.calls('POST', /^\/graphql$/)[0].headers.authorization).toBe(account.apiKey);
   });
 
