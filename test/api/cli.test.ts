@@ -2,11 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { withDatabase } from '../support/global-setup';
+import { createEmptyPostgresDatabase } from '../support/test-database';
 
 const binary = path.resolve('bin/bugloop.js');
 const setup = inject('testDatabase');
@@ -19,26 +17,15 @@ const environment: Record<string, string> = {
 };
 delete environment.DATABASE_URL;
 delete environment.ADMIN_PASSWORD;
-let databaseName: string | undefined;
+let scratch: Awaited<ReturnType<typeof createEmptyPostgresDatabase>>;
 
 beforeAll(async () => {
-  if (setup.kind === 'postgres') {
     // An empty database: the CLI must migrate it itself.
-    databaseName = `bugloop_t${process.ppid}_cli_${randomBytes(3).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: setup.url });
-    await admin.connect();
-    await admin.query(`create database ${databaseName}`);
-    await admin.end();
-    environment.DATABASE_URL = withDatabase(setup.url, databaseName);
-  }
+    scratch = await createEmptyPostgresDatabase('cli');
+  if (scratch) environment.DATABASE_URL = scratch.url;
 });
 afterAll(async () => {
-  if (databaseName) {
-    const admin = new pg.Client({ connectionString: (setup as { url: string }).url });
-    await admin.connect();
-    await admin.query(`drop database if exists ${databaseName} with (force)`);
-    await admin.end();
-  }
+  await scratch?.drop();
 });
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

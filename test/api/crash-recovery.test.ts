@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { withDatabase } from '../support/global-setup';
+import { createEmptyPostgresDatabase } from '../support/test-database';
 
 /**
  * Kills real server processes with SIGKILL between storing and processing, and in the middle
@@ -24,24 +24,14 @@ const environment: Record<string, string> = {
   JOB_LEASE_MS: '1000',
 };
 delete environment.DATABASE_URL;
-let databaseName: string | undefined;
+let scratch: Awaited<ReturnType<typeof createEmptyPostgresDatabase>>;
 
 beforeAll(async () => {
-  if (setup.kind === 'postgres') {
-    databaseName = `bugloop_t${process.ppid}_crash_${randomBytes(3).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: setup.url });
-    await admin.connect();
-    await admin.query(`create database ${databaseName}`);
-    await admin.end();
-    environment.DATABASE_URL = withDatabase(setup.url, databaseName);
-  }
+    scratch = await createEmptyPostgresDatabase('crash');
+  if (scratch) environment.DATABASE_URL = scratch.url;
 });
 afterAll(async () => {
-  if (!databaseName) return;
-  const admin = new pg.Client({ connectionString: (setup as { url: string }).url });
-  await admin.connect();
-  await admin.query(`drop database if exists ${databaseName} with (force)`);
-  await admin.end();
+  await scratch?.drop();
 });
 
 function serve(extra: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; key: string }> {

@@ -37,3 +37,25 @@ export async function createTestDatabase(): Promise<DatabaseHandle> {
     },
   };
 }
+
+/**
+ * For tests that run the `bugloop` binary in child processes: on PostgreSQL, an empty database
+ * of their own (the binary must migrate it itself) with its URL and a drop function; on PGlite,
+ * undefined (the child uses its own data folder).
+ */
+export async function createEmptyPostgresDatabase(label: string): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const setup = inject('testDatabase');
+  if (setup.kind !== 'postgres') return undefined;
+  const name = `bugloop_t${process.ppid}_${label}_${randomBytes(3).toString('hex')}`;
+  const run = async (statement: string) => {
+    const admin = new pg.Client({ connectionString: setup.url });
+    await admin.connect();
+    try {
+      await admin.query(statement);
+    } finally {
+      await admin.end();
+    }
+  };
+  await run(`create database ${name}`);
+  return { url: withDatabase(setup.url, name), drop: () => run(`drop database if exists ${name} with (force)`) };
+}
