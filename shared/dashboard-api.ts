@@ -203,10 +203,13 @@ export interface InboxQuery {
   component?: string;
   /** Found-in release id. */
   release?: string;
-  origin?: 'field' | 'qa' | 'ci';
+  /** One origin or a comma list (`qa,ci`: found before release). */
+  origin?: string;
   assignee?: string;
   hasTicket?: 'true' | 'false';
   coverageGap?: 'true' | 'false';
+  /** Reopened at least once (the reopen rate's numerator). */
+  reopened?: 'true' | 'false';
   /** Creation and last resolution windows: a day (whole day in `tz`) or a date-time with a zone; both ends inclusive. */
   createdFrom?: string;
   createdTo?: string;

@@ -16,8 +16,10 @@ export interface InboxFilters {
   severities?: (DefectSeverity | 'none')[];
   component?: string;
   releaseId?: string;
-  origin?: DefectOrigin;
+  origin?: DefectOrigin | DefectOrigin[];
   hasTicket?: boolean;
+  /** Reopened at least once. */
+  reopened?: boolean;
   /** Field defects with no linked test case: what the test suite missed. */
   coverageGap?: boolean;
   assigneeId?: string | 'none';
@@ -110,7 +112,9 @@ export async function listInbox(
       if (filters.age.maxDays !== null) query = query.where('defects.createdAt', '>', new Date(filters.age.now.getTime() - filters.age.maxDays * day));
     }
     if (filters.releaseId) query = query.where('defects.foundInReleaseId', '=', filters.releaseId);
-    if (filters.origin) query = query.where('defects.origin', '=', filters.origin);
+    if (Array.isArray(filters.origin)) query = query.where('defects.origin', 'in', filters.origin);
+    else if (filters.origin) query = query.where('defects.origin', '=', filters.origin);
+    if (filters.reopened !== undefined) query = query.where('defects.reopenCount', filters.reopened ? '>' : '=', 0);
     if (filters.assigneeId === 'none') query = query.where('defects.assigneeId', 'is', null);
     else if (filters.assigneeId) query = query.where('defects.assigneeId', '=', filters.assigneeId);
     if (filters.hasTicket !== undefined) {
