@@ -55,7 +55,7 @@ export function Chart(props: ChartProps) {
           onlyInteger: !props.percent,
           labelInterpolationFnc: (value: string | number) => (props.percent ? `${Math.round(Number(value) * 100)}%` : String(value)),
         };
-        const common = { height: props.height ?? 220, axisY, chartPadding: { top: 12, right: 12, bottom: 4, left: 8 } };
+        const common = { height: props.height ?? 220, axisY, chartPadding: { top: 12, right: props.kind === 'line' ? 32 : 12, bottom: 4, left: 8 } };
         const instance =
           props.kind === 'bar'
             ? new BarChart(host.current, data, { ...common, stackBars: props.stacked, seriesBarDistance: 14, ...(props.percent ? { high: 1, low: 0 } : {}) })
