@@ -91,8 +91,8 @@ describe.skipIf(!availability.run)('dashboard: test cases, runs and traceability
     await page.fill('input[name=priority]', 'urgent');
     await page.click('button:text("Save changes")');
     await page.waitForSelector('.notice:text("Saved")');
-    await page.waitForSelector('.revisions li:has-text("priority")');
-    expect(await page.locator('.revisions li:has-text("priority")').textContent()).toContain('high → urgent');
+    await page.waitForSelector('.revisions > li:has-text("priority")');
+    expect(await page.locator('.revisions > li:has-text("priority")').textContent()).toContain('high → urgent');
   });
 
   it('shows a test case’s latest result per release, linked defects and requirements, and archives it', async () => {
