@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MetricsResponse, ReadinessResponse } from '../../shared/quality-api';
 import { createProject } from '../../server/projects/project-service';
 import { createUser, setProjectRole } from '../../server/users/user-service';
 import { startTestApp, type TestApp } from '../support/test-server';
-import { browserAvailability, launchChromium, saveScreenshot, testPassword } from './dashboard-browser';
+import { artifactsDirectory, browserAvailability, launchChromium, saveScreenshot, testPassword } from './dashboard-browser';
 import { type QualityFixture, apiFromPage, chartSeries, clickChart, inboxKeys, seedQualityProject, signInAs, tableRows, textFromPage } from './quality-fixtures';
 
 const availability = browserAvailability();
@@ -264,8 +265,9 @@ describe.skipIf(!availability.run)('dashboard: metrics and release readiness in 
       expect(await page.locator('h1').isVisible()).toBe(true);
       expect(await page.locator('#chart-open-severity svg').isVisible()).toBe(true);
       await saveScreenshot(page, 'dashboard-release-readiness-print');
+      mkdirSync(artifactsDirectory, { recursive: true });
+      const pdf = await page.pdf({ format: 'A4', printBackground: true, path: path.join(artifactsDirectory, 'dashboard-release-readiness.pdf') });
       await page.emulateMedia({ media: 'screen' });
-      const pdf = await page.pdf({ format: 'A4', printBackground: true });
       const pages = pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) ?? [];
       expect(pages.length).toBe(1);
     });

@@ -79,6 +79,16 @@ export function Chart(props: ChartProps) {
             node.addEventListener('click', () => navigate(href));
           }
         });
+        // A viewBox of the drawn size lets the chart scale instead of clip where the page is laid
+        // out narrower than it was drawn (printing on paper, see the print CSS).
+        instance.on('created', () => {
+          const svg = host.current?.querySelector('svg');
+          const box = svg?.getBoundingClientRect();
+          if (svg && box && box.width > 0) {
+            svg.setAttribute('viewBox', `0 0 ${Math.round(box.width)} ${Math.round(box.height)}`);
+            svg.setAttribute('preserveAspectRatio', 'xMinYMin meet');
+          }
+        });
         chart = instance;
       },
       () => current && setFailed(true),
