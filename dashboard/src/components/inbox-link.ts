@@ -21,3 +21,18 @@ export function addDays(day: string, days: number): string {
   date.setUTCDate(date.getUTCDate() + days);
   return date.toISOString().slice(0, 10);
 }
+
+/**
+ * A page URL with some query parameters set or removed (empty values remove), for filter bars
+ * that keep their state in the URL. Changing any filter but the page offset resets the offset.
+ */
+export function withQueryChanges(pathname: string, search: URLSearchParams, changes: Record<string, string | undefined>): string {
+  const next = new URLSearchParams(search);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) next.set(key, value);
+    else next.delete(key);
+  }
+  if (!('offset' in changes)) next.delete('offset');
+  const text = next.toString();
+  return `${pathname}${text ? `?${text}` : ''}`;
+}

@@ -3,7 +3,7 @@ import type { MetricsResponse } from '../../../shared/quality-api';
 import { api, queryString } from '../api';
 import { Chart } from '../components/chart';
 import { ChartFigure, RatioFigure, duration, percent } from '../components/figures';
-import { addDays, browserTimeZone, inboxHref } from '../components/inbox-link';
+import { addDays, browserTimeZone, inboxHref, withQueryChanges } from '../components/inbox-link';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import type { QualityPageProps } from '../quality-routes';
 import { Link, navigate } from '../router';
@@ -37,14 +37,7 @@ export function MetricsPage(props: QualityPageProps) {
     [projectId],
   );
 
-  const setFilter = (changes: Partial<MetricsFilters>) => {
-    const next = new URLSearchParams(props.search);
-    for (const [key, value] of Object.entries(changes)) {
-      if (value) next.set(key, value);
-      else next.delete(key);
-    }
-    navigate(`/p/${projectId}/metrics${next.toString() ? `?${next}` : ''}`, { replace: true });
-  };
+  const setFilter = (changes: Partial<MetricsFilters>) => navigate(withQueryChanges(`/p/${projectId}/metrics`, props.search, changes), { replace: true });
 
   // "The defects behind it": the inbox with the page's release and component filters plus the figure's own.
   const scope: InboxQuery = { release: metrics.data?.filters.release?.id, component: filters.component || undefined };

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { TestCaseFacets, TestCaseListResponse } from '../../../shared/quality-api';
 import { api, queryString } from '../api';
 import { formatNumber } from '../components/format';
+import { withQueryChanges } from '../components/inbox-link';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import { TestsNav } from '../components/tests-nav';
 import type { QualityPageProps } from '../quality-routes';
@@ -24,15 +25,7 @@ export function TestCasesPage(props: QualityPageProps) {
   const [text, setText] = useState(filters.q);
   useEffect(() => setText(filters.q), [filters.q]);
 
-  const setFilter = (changes: Partial<CatalogFilters>) => {
-    const next = new URLSearchParams(props.search);
-    for (const [key, value] of Object.entries(changes)) {
-      if (value) next.set(key, value);
-      else next.delete(key);
-    }
-    if (!('offset' in changes)) next.delete('offset');
-    navigate(`/p/${projectId}/test-cases${next.toString() ? `?${next}` : ''}`, { replace: true });
-  };
+  const setFilter = (changes: Partial<CatalogFilters>) => navigate(withQueryChanges(`/p/${projectId}/test-cases`, props.search, changes), { replace: true });
   const anyFilter = filterKeys.some((key) => key !== 'offset' && filters[key]);
   const offset = Number(filters.offset || 0);
   const select = (key: 'suite' | 'component' | 'tag' | 'priority', label: string, values: string[] | undefined) => (
