@@ -28,7 +28,7 @@ describe.skipIf(!availability.run)('dashboard: metrics and release readiness in 
     page = await context.newPage();
     await signInAs(page, app, fixture.emails.admin);
     metrics = await apiFromPage<MetricsResponse>(page, `/projects/${fixture.projectId}/metrics?tz=UTC`);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await browser?.close();

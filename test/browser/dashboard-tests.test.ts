@@ -29,7 +29,7 @@ describe.skipIf(!availability.run)('dashboard: test cases, runs and traceability
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
     await signInAs(page, app, fixture.emails.triager);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await browser?.close();

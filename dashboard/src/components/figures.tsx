@@ -49,3 +49,15 @@ export function ChartFigure(props: { id: string; title: string; description: Com
     </figure>
   );
 }
+
+/** A secondary request that failed (filter choices): one line with a retry, the page stays usable. */
+export function SmallError(props: { what: string; onRetry: () => void }) {
+  return (
+    <p class="notice notice-error small" role="alert">
+      Could not load {props.what}.{' '}
+      <button type="button" class="link-button" onClick={props.onRetry}>
+        Try again
+      </button>
+    </p>
+  );
+}

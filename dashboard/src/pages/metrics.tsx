@@ -2,7 +2,7 @@ import { type InboxQuery, type Release, inboxAgeBuckets, noComponent } from '../
 import type { MetricsResponse } from '../../../shared/quality-api';
 import { api, queryString } from '../api';
 import { Chart } from '../components/chart';
-import { ChartFigure, RatioFigure, duration, percent } from '../components/figures';
+import { ChartFigure, RatioFigure, SmallError, duration, percent } from '../components/figures';
 import { addDays, browserTimeZone, inboxHref, withQueryChanges } from '../components/inbox-link';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import type { QualityPageProps } from '../quality-routes';
@@ -84,6 +84,7 @@ export function MetricsPage(props: QualityPageProps) {
         )}
         <span class="muted small">Days and weeks in {timeZone}. From/to bound MTTR, reopen rate, throughput and duplicates.</span>
       </form>
+      {facets.error && <SmallError what="the releases and components to filter by" onRetry={() => facets.reload()} />}
 
       {metrics.error ? (
         <ErrorState error={metrics.error} onRetry={() => metrics.reload()} />

@@ -3,6 +3,7 @@ import type { TestCaseFacets, TestCaseListResponse } from '../../../shared/quali
 import { api, queryString } from '../api';
 import { formatNumber } from '../components/format';
 import { withQueryChanges } from '../components/inbox-link';
+import { SmallError } from '../components/figures';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import { TestsNav } from '../components/tests-nav';
 import type { QualityPageProps } from '../quality-routes';
@@ -85,6 +86,7 @@ export function TestCasesPage(props: QualityPageProps) {
           </button>
         )}
       </form>
+      {facets.error && <SmallError what="the suites, components, tags and priorities to filter by" onRetry={() => facets.reload()} />}
       {list.error ? (
         <ErrorState error={list.error} onRetry={() => list.reload()} />
       ) : !list.data ? (

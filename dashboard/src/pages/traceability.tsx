@@ -1,5 +1,6 @@
 import type { RequirementStatus, TestReleasesResponse, TraceabilityResponse } from '../../../shared/quality-api';
 import { api, queryString } from '../api';
+import { SmallError } from '../components/figures';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import { ResultBadge, TestsNav } from '../components/tests-nav';
 import type { QualityPageProps } from '../quality-routes';
@@ -44,6 +45,7 @@ export function TraceabilityPage(props: QualityPageProps) {
           Export CSV
         </a>
       </div>
+      {releases.error && <SmallError what="the list of releases" onRetry={() => releases.reload()} />}
       {view.error ? (
         <ErrorState error={view.error} onRetry={() => view.reload()} />
       ) : !view.data ? (
