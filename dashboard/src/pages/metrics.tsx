@@ -246,7 +246,7 @@ function MetricsBody(props: {
             <tbody>
               {m.escapedByComponent.map((entry) => (
                 <tr key={entry.component ?? ''}>
-                  <td>{entry.component ?? <span class="muted">(no component)</span>}</td>
+                  <td>{componentName(entry.component)}</td>
                   <td class="number">
                     <Link href={behind({ ...componentQuery(entry.component), origin: 'field', status: 'all' })}>{entry.escaped}</Link>
                   </td>
@@ -307,7 +307,7 @@ function MetricsBody(props: {
                 <tbody>
                   {m.mttr.byComponent.map((entry) => (
                     <tr key={entry.component ?? ''}>
-                      <td>{entry.component ?? '(no component)'}</td>
+                      <td>{componentName(entry.component)}</td>
                       <td class="number">
                         <Link href={behind({ ...componentQuery(entry.component), status: repairedStatuses, ...window })}>{entry.denominator}</Link>
                       </td>
@@ -413,7 +413,7 @@ function MetricsBody(props: {
             <tbody>
               {m.density.map((entry) => (
                 <tr key={entry.component ?? ''}>
-                  <td>{entry.component ?? <span class="muted">(no component)</span>}</td>
+                  <td>{componentName(entry.component)}</td>
                   <td class="number">
                     <Link href={behind({ ...componentQuery(entry.component), status: 'all' })}>{entry.share.numerator}</Link>
                   </td>
@@ -439,6 +439,10 @@ function MetricsBody(props: {
 
 function inboxRelease(props: { projectId: string; behind: (query: InboxQuery) => string }, releaseId: string, query: InboxQuery): string {
   return props.behind({ ...query, release: releaseId, status: 'all' });
+}
+
+function componentName(component: string | null) {
+  return component ?? <span class="muted">(no component)</span>;
 }
 
 function ageKey(bucket: { minDays: number; maxDays: number | null }): string {
