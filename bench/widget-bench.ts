@@ -6,6 +6,11 @@
  * per-channel difference, share of pixels differing by more than 32), leaving out the regions
  * the widget blacks out on purpose and images no in-page engine can read.
  *
+ * Wall-clock times depend on what else the machine runs, so it also prints figures that do not:
+ * the page's main-thread CPU time from `open()` until the picture is ready (CDP
+ * `Performance.getMetrics` ThreadTime; it includes opening the dialog, about 60 ms), the elements
+ * cloned (kept whole + emptied shells) and the computed-style properties read per element.
+ *
  * BENCH_ENGINES=modern-screenshot,html2canvas-pro chooses the engines; BENCH_FIXTURES the pages.
  */
 import { existsSync } from 'node:fs';
@@ -23,6 +28,9 @@ interface Sample {
   ok: boolean;
   error?: string;
   durationMs?: number;
+  cpuMs?: number;
+  elementsCloned?: number;
+  properties?: number;
   longestTaskMs?: number;
   meanDifference?: number;
   shareOver32?: number;
@@ -63,6 +71,10 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       return boxes;
     });
     const reference = await page.screenshot({ type: 'png' });
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' } as never);
+    const threadTime = async () => ((await cdp.send('Performance.getMetrics')).metrics.find((metric) => metric.name === 'ThreadTime')?.value ?? NaN) * 1000;
+    const cpuBefore = await threadTime();
     await page.evaluate(() => (window as unknown as { Bugloop: { open(): void } }).Bugloop.open());
     const state = await page.waitForFunction(
       () => {
@@ -73,6 +85,7 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       undefined,
       { timeout: 30_000, polling: 50 },
     );
+    const cpuMs = (await threadTime()) - cpuBefore;
     if ((await state.jsonValue()) === 'failed') return { ok: false, error: 'capture failed' };
     // The dialog draws the capture into its canvas in an effect: let two frames pass first.
     const value = await page.evaluate(async () => {
@@ -82,7 +95,7 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       const tasks = (window as unknown as { __bugloopLongTasks: Array<[number, number]> }).__bugloopLongTasks;
       const end = measure.startTime + measure.duration;
       const during = tasks.filter(([start, duration]) => start < end && start + duration > measure.startTime).map(([, duration]) => duration);
-      return { durationMs: measure.duration, detail: measure.detail as { unreadableImages: number }, longestTaskMs: during.length ? Math.max(...during) : 0, image: canvas.toDataURL('image/png') };
+      return { durationMs: measure.duration, detail: measure.detail as { unreadableImages: number; kept?: number; hollowed?: number; properties?: number }, longestTaskMs: during.length ? Math.max(...during) : 0, image: canvas.toDataURL('image/png') };
     });
     const fidelity = await comparePage.evaluate(
       async ({ referenceBase64, captured, excluded }) => {
@@ -120,7 +133,8 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       { referenceBase64: reference.toString('base64'), captured: value.image, excluded },
     );
     if ('error' in fidelity) return { ok: false, error: fidelity.error };
-    return { ok: true, durationMs: value.durationMs, longestTaskMs: value.longestTaskMs, unreadableImages: value.detail?.unreadableImages, ...fidelity };
+    const { unreadableImages, kept, hollowed, properties } = value.detail ?? {};
+    return { ok: true, durationMs: value.durationMs, cpuMs, longestTaskMs: value.longestTaskMs, unreadableImages, elementsCloned: kept === undefined ? undefined : kept + (hollowed ?? 0), properties, ...fidelity };
   } catch (error) {
     return { ok: false, error: String(error).split('\n')[0] };
   } finally {
@@ -149,7 +163,7 @@ async function main(): Promise<void> {
   await comparePage.evaluate(nameHelper);
   console.log(`\ncapture in headless Chromium ${browser.version()}, ${viewport.width}x${viewport.height}, ${runs} fresh loads per fixture and engine; ${os.cpus().length} CPUs, load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
   console.log(
-    `${'fixture'.padEnd(20)} ${'engine'.padEnd(18)} ${'ok'.padStart(5)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'longest task'.padStart(13)} ${'mean diff'.padStart(10)} ${'px >32'.padStart(8)} ${'unreadable'.padStart(10)}`,
+    `${'fixture'.padEnd(20)} ${'engine'.padEnd(18)} ${'ok'.padStart(5)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'longest task'.padStart(13)} ${'CPU median'.padStart(11)} ${'cloned'.padStart(7)} ${'props'.padStart(6)} ${'mean diff'.padStart(10)} ${'px >32'.padStart(8)} ${'unreadable'.padStart(10)}`,
   );
   try {
     for (const engine of engines) {
@@ -160,7 +174,7 @@ async function main(): Promise<void> {
         const durations = good.map((sample) => sample.durationMs!);
         const mean = (values: number[]) => values.reduce((total, value) => total + value, 0) / Math.max(1, values.length);
         console.log(
-          `${fixture.padEnd(20)} ${engine.padEnd(18)} ${`${good.length}/${samples.length}`.padStart(5)} ${`${percentile(durations, 0.5).toFixed(0)} ms`.padStart(8)} ${`${percentile(durations, 0.95).toFixed(0)} ms`.padStart(8)} ${longest(good).padStart(13)} ${mean(good.map((sample) => sample.meanDifference!)).toFixed(2).padStart(10)} ${`${(mean(good.map((sample) => sample.shareOver32!)) * 100).toFixed(2)}%`.padStart(8)} ${String(good[0]?.unreadableImages ?? '-').padStart(10)}`,
+          `${fixture.padEnd(20)} ${engine.padEnd(18)} ${`${good.length}/${samples.length}`.padStart(5)} ${`${percentile(durations, 0.5).toFixed(0)} ms`.padStart(8)} ${`${percentile(durations, 0.95).toFixed(0)} ms`.padStart(8)} ${longest(good).padStart(13)} ${`${percentile(good.map((sample) => sample.cpuMs!), 0.5).toFixed(0)} ms`.padStart(11)} ${String(good[0]?.elementsCloned ?? '-').padStart(7)} ${String(good[0]?.properties ?? '-').padStart(6)} ${mean(good.map((sample) => sample.meanDifference!)).toFixed(2).padStart(10)} ${`${(mean(good.map((sample) => sample.shareOver32!)) * 100).toFixed(2)}%`.padStart(8)} ${String(good[0]?.unreadableImages ?? '-').padStart(10)}`,
         );
         for (const failure of samples.filter((sample) => !sample.ok).slice(0, 2)) console.log(`    failed: ${failure.error}`);
       }
