@@ -286,7 +286,12 @@ function ReportDialog(props: { runtime: WidgetRuntime; openedAt: number; onClose
       const outcome = await sendReport(runtime, runtime.serverUrl, options.projectKey, report, image);
       if (outcome.kind === 'accepted') {
         setPhase({ kind: 'sent', reference: outcome.answer.reference });
-        options.onSent?.({ id: report.id, reference: outcome.answer.reference });
+        // The host's callback failing must not turn a sent report into an error message.
+        try {
+          options.onSent?.({ id: report.id, reference: outcome.answer.reference });
+        } catch (error) {
+          runtime.reportError(error);
+        }
       } else if (outcome.kind === 'rejected') {
         setPhase({ kind: 'failed', message: outcome.message });
         runtime.reportError(Object.assign(new Error(outcome.message), { code: outcome.code, status: outcome.status }));
