@@ -73,14 +73,14 @@ describe.skipIf(!browserAvailable)('widget embedding', () => {
     expect(await overlayStyle(page)).toMatchObject({ panel: 'rgb(255, 255, 255)', animation: 'none' });
   });
 
-  it('every text comes from options.texts when given (translation)', async () => {
+  it('every text comes from options.texts when given (translation), and the URL keeps only allow-listed query parameters', async () => {
     const page = await freshPage();
     // Markers made of numbers, so none contains an English default.
     const keys = Object.keys(defaultTexts) as Array<keyof typeof defaultTexts>;
     const marker = (key: keyof typeof defaultTexts) => `«${keys.indexOf(key)}»`;
     const translated = Object.fromEntries(keys.map((key) => [key, marker(key)]));
-    await page.addInitScript({ content: `window.Bugloop = { q: [['init', { projectKey: ${JSON.stringify(testProjectKey)}, texts: ${JSON.stringify(translated)} }]] };` });
-    await page.goto(servers.pageUrl('plain'));
+    await page.addInitScript({ content: `window.Bugloop = { q: [['init', { projectKey: ${JSON.stringify(testProjectKey)}, texts: ${JSON.stringify(translated)}, allowQueryParameters: ['tab'] }]] };` });
+    await page.goto(`${servers.pageUrl('plain', { tab: '2', session: 's3cret' })}#access_token=abc`);
     const launcher = page.locator('[data-bugloop] button.launcher');
     expect(await launcher.textContent()).toBe(marker('button'));
     await launcher.click();
@@ -99,6 +99,8 @@ describe.skipIf(!browserAvailable)('widget embedding', () => {
     for (const text of Object.values(defaultTexts)) expect(shown).not.toContain(text.replace(/\{\w+\}/g, '').slice(0, 12));
     await sendFilled(page, 'Translated report', openedAt);
     await page.locator('[data-bugloop] .reference').waitFor({ timeout: 15_000 });
+    const { report } = servers.ingest.received.find((entry) => entry.report.description === 'Translated report')!;
+    expect(report.url).toBe(`${servers.pageOrigin}/plain.html?tab=2`);
     const done = await page.locator('[data-bugloop] [role="dialog"]').innerText();
     for (const key of ['thanks', 'reference', 'close'] as const) expect(done).toContain(marker(key));
   }, 60_000);
