@@ -39,7 +39,7 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
   const logger = createLogger(config.logLevel);
   const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: 50 });
   const dependencies: AppDependencies = { database, logger, jobs };
-  registerJobHandlers(jobs, config, dependencies);
+  await registerJobHandlers(jobs, config, dependencies);
   const server = http.createServer(createApp(config, dependencies).callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
