@@ -120,8 +120,7 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
     defectId = defect.id;
     created = true;
   }
-  await trx.updateTable('reports').set({ candidates: JSON.stringify(candidates) }).where('id', '=', report.id).execute();
-  await attachReportToDefect(trx, report.id, defectId);
+  await attachReportToDefect(trx, report.id, defectId, systemActor, candidates);
   await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared, weights: options.weights });
   return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
 }

@@ -298,7 +298,7 @@ export async function indexReport(
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
   // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
   // than the rows it writes.
-  await sql`
+  const corpus = await sql<{ documentCount: number }>`
     with document as (
       insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
       values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
@@ -315,11 +315,12 @@ export async function indexReport(
     )
     insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
     on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
+    returning document_count
   `.execute(trx);
   // Stored norms were computed under the idf of their time; while a project is young idf moves
   // fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
   // by a job after this report's commit rather than on its path.
-  const documentCount = (await loadStatistics(trx, projectId, [])).documentCount;
+  const documentCount = corpus.rows[0].documentCount;
   if (shouldRefreshNorms(documentCount)) {
     await enqueueJob(trx, {
       kind: refreshNormsJobKind,
