@@ -41,8 +41,7 @@ afterAll(async () => {
 async function report(body: { title: string; description: string }): Promise<string> {
   const response = await app.request('/api/v1/reports', {
     method: 'POST',
-    // A fresh connection each time: drains between requests can outlast the server's keep-alive on a busy machine.
-    headers: { 'content-type': 'application/json', 'x-bugloop-key': publicKey, connection: 'close' },
+    headers: { 'content-type': 'application/json', 'x-bugloop-key': publicKey },
     body: JSON.stringify({ id: randomUUID(), ...body }),
   });
   expect(response.status).toBe(202);
