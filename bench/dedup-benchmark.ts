@@ -24,8 +24,8 @@ import { createProject } from '../server/projects/project-service';
 import { assignReportToDefect } from '../server/dedup/assign-report';
 import { registerDedupJobHandlers } from '../server/dedup/dedup-jobs';
 import { JobWorker } from '../server/outbox/job-queue';
-import { findSimilarReports, reportFeatures } from '../server/dedup/duplicate-index';
-import { readBenchmarkFile, productRoute, type BenchmarkRecord } from './dedup-data';
+import { findSimilarReports } from '../server/dedup/duplicate-index';
+import { benchmarkFeatures, readBenchmarkFile, productRoute, type BenchmarkRecord } from './dedup-data';
 
 const { values } = parseArgs({
   options: {
@@ -225,16 +225,7 @@ async function measureScale(database: DatabaseHandle, projectId: string, records
   const time = async () => {
     const durations: number[] = [];
     for (const record of sample) {
-      const features = reportFeatures({
-        title: record.title,
-        description: record.description,
-        receivedAt: new Date(record.created),
-        route: productRoute(record.product),
-        component: record.component,
-        releaseId: null,
-        errorSignature: null,
-        requestSignature: null,
-      });
+      const features = benchmarkFeatures(record);
       const began = performance.now();
       await findSimilarReports(db, projectId, features);
       durations.push(performance.now() - began);

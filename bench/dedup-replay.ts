@@ -7,18 +7,16 @@
  * off), exactly like `npm run bench:dedup`, whose figures it reproduces to the third decimal.
  * Used to tune the weights and to fit the auto-merge model (bench/dedup-policy-fit.ts).
  */
-import { type BenchmarkRecord, productRoute } from './dedup-data';
-import { defaultRetrievalLimits, reportFeatures } from '../server/dedup/duplicate-index';
+import { type BenchmarkRecord, benchmarkFeatures } from './dedup-data';
+import { defaultRetrievalLimits, shouldRefreshNorms } from '../server/dedup/duplicate-index';
 import {
   type CorpusStatistics,
-  type ReportFeatures,
   type ScoreSignals,
   defaultWeights,
   prepareReport,
   prepareStoredReport,
   scoreCandidate,
 } from '../server/dedup/duplicate-score';
-import { shouldRefreshNorms } from '../server/dedup/duplicate-index';
 
 /** One ranked candidate of a replayed report. */
 export interface ReplayCandidate {
@@ -37,19 +35,6 @@ export interface ReplayedReport {
   candidates: ReplayCandidate[];
   /** 1-based rank of the first relevant candidate among the 100 re-scored, 0 when none. */
   relevantRank: number;
-}
-
-export function benchmarkFeatures(record: BenchmarkRecord): ReportFeatures {
-  return reportFeatures({
-    title: record.title,
-    description: record.description,
-    receivedAt: new Date(record.created),
-    route: productRoute(record.product),
-    component: record.component,
-    releaseId: null,
-    errorSignature: null,
-    requestSignature: null,
-  });
 }
 
 /** Replays `records` (sorted by creation) and calls `onReport` for each report after ranking it. */

@@ -3,8 +3,8 @@ import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database, Job } from '../db/schema';
 import { type JobWorker, PermanentJobError, RetryLaterError, enqueueJob } from '../outbox/job-queue';
-import { candidatesByDefect, reportTitle, storedCandidateCount } from './assign-report';
-import { type EmbeddingStorage, arrayScanLimit, findSimilarReports, refreshNorms, refreshNormsJobKind, reportFeatures } from './duplicate-index';
+import { candidatesByDefect, reportRowFeatures, reportTitle, storedCandidateCount } from './assign-report';
+import { type EmbeddingStorage, arrayScanLimit, findSimilarReports, refreshNorms, refreshNormsJobKind } from './duplicate-index';
 
 /** The job that fetches a report's embedding and re-ranks its possible duplicates with it. */
 export const embedReportJobKind = 'dedup.embed';
@@ -85,18 +85,7 @@ export async function embedReport(trx: Transaction<Database>, service: Embedding
     await trx.updateTable('reports').set({ embedding }).where('id', '=', reportId).execute();
     await storeEmbedding(trx, reportId, embedding, storage);
   }
-  const features = reportFeatures({
-    title,
-    description: report.description,
-    expected: report.expected,
-    receivedAt: report.receivedAt,
-    route: report.route,
-    component: report.component,
-    releaseId: report.releaseId,
-    errorSignature: report.errorSignature,
-    requestSignature: report.requestSignature,
-    embedding,
-  });
+  const features = reportRowFeatures(report, embedding);
   const { reports } = await findSimilarReports(trx, report.projectId, features, { excludeReportIds: [reportId], embeddingStorage: storage });
   const candidates = candidatesByDefect(reports.filter((candidate) => candidate.defectId !== report.defectId), storedCandidateCount);
   await trx.updateTable('reports').set({ candidates: JSON.stringify(candidates) }).where('id', '=', reportId).execute();
