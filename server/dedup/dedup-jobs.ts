@@ -38,7 +38,7 @@ export async function registerDedupJobHandlers(
 ): Promise<void> {
   jobs.register(refreshNormsJobKind, (job, trx) => refreshNorms(trx, projectIdOf(job)));
   if (!embeddings) {
-    logger.info('dedup embeddings: off (no OPENAI_API_KEY); duplicates are found from words and structure');
+    logger.info('dedup embeddings: off (no OPENAI_API_KEY, or OPENAI_EMBEDDING_MODEL=off); duplicates are found from words and structure');
     return;
   }
   const storage = await detectEmbeddingStorage(db);

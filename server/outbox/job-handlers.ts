@@ -14,8 +14,9 @@ import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
 export async function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): Promise<void> {
   const aiEnabled = aiConfigured(config);
   const client = aiEnabled ? createOpenAiClient(config) : undefined;
-  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled, embeddings: aiEnabled }));
+  const embeddingModel = aiEnabled ? config.openai.embeddingModel : undefined;
+  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled, embeddings: Boolean(embeddingModel) }));
   if (client) jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
-  await registerDedupJobHandlers(jobs, dependencies.database.db, dependencies.logger, client ? { client, model: config.openai.embeddingModel } : undefined);
+  await registerDedupJobHandlers(jobs, dependencies.database.db, dependencies.logger, client && embeddingModel ? { client, model: embeddingModel } : undefined);
   registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
 }
