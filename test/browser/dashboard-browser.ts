@@ -32,6 +32,8 @@ export function browserAvailability(): { run: boolean; reason?: string } {
 export async function saveScreenshot(page: Page, name: string): Promise<string> {
   mkdirSync(artifactsDirectory, { recursive: true });
   const file = path.join(artifactsDirectory, `${name}.png`);
+  // From the top, so the sticky top bar is not drawn across the middle of a full-page shot.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }

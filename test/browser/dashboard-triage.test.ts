@@ -238,22 +238,55 @@ describe.skipIf(!availability.run)('dashboard: a triager in Chromium', () => {
     await page.waitForSelector('.report-words:has-text("I click pay")');
   });
 
-  it('shows settings with the widget snippet, origins, members and tokens', async () => {
+  it('shows settings: snippet with copy and live preview, origins, ordered component rules, members and tokens', async () => {
     await page.goto(`${app.url}/p/${projectId}/settings`);
     await page.waitForSelector('#widget-snippet');
     const project = await app.database.db.selectFrom('projects').select('publicKey').where('id', '=', projectId).executeTakeFirstOrThrow();
     expect(await page.locator('#widget-snippet').textContent()).toContain(`data-project-key="${project.publicKey}"`);
+    // Copy puts the exact snippet on the clipboard.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: app.url });
+    await page.click('.snippet button:text("Copy")');
+    await page.waitForSelector('.snippet button:text("Copied")');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await page.locator('#widget-snippet').textContent());
+    // The live preview runs the real widget from this server inside a sandboxed frame.
+    await page.click('button:text("Live preview")');
+    await page.frameLocator('iframe.widget-preview').locator('[data-bugloop]').waitFor({ state: 'attached', timeout: 15_000 });
+    // Allowed origins and component rules, with their order.
+    await page.fill('textarea[name=allowedOrigins]', 'https://shop.example.com\nhttps://staging.example.com');
+    await page.click('button:text("Save origins")');
+    await page.waitForSelector('text=Saved the allowed origins');
+    const origins = await app.database.db.selectFrom('projects').select('allowedOrigins').where('id', '=', projectId).executeTakeFirstOrThrow();
+    expect(origins.allowedOrigins).toEqual(['https://shop.example.com', 'https://staging.example.com']);
+    for (const [pattern, component] of [['/checkout/**', 'Checkout'], ['/account/*', 'Account']]) {
+      await page.fill('input[name=pattern]', pattern);
+      await page.fill('input[name=component]', component);
+      await page.click('button:text("Add rule")');
+      await page.waitForSelector(`td code:text("${pattern}")`);
+    }
+    await page.click('button[aria-label="Move /account/* up"]');
+    const rules = () => app.database.db.selectFrom('componentRules').select(['pattern']).where('projectId', '=', projectId).orderBy('position').execute();
+    await expect.poll(async () => (await rules()).map((rule) => rule.pattern)).toEqual(['/account/*', '/checkout/**']);
+    await page.waitForSelector('#component-rules tbody tr:first-child code:text("/account/*")');
+    await saveScreenshot(page, 'dashboard-settings');
+    // Tokens live in the People tab; a token is shown once.
+    await page.click('.tabs a:text("People and tokens")');
     await page.fill('input[name=tokenName]', 'CI pipeline');
     await page.click('#tokens button[type=submit]');
     await page.waitForSelector('.token-secret');
     expect(await page.locator('.token-secret').textContent()).toMatch(/^blt_/);
-    await page.fill('input[name=pattern]', '/checkout/**');
-    await page.fill('input[name=component]', 'Checkout');
-    await page.click('button:text("Add rule")');
-    await page.waitForSelector('td code:text("/checkout/**")');
-    await page.click('button:text("Live preview")');
-    await page.waitForSelector('iframe.widget-preview');
-    await saveScreenshot(page, 'dashboard-settings');
+    await page.fill('input[name=memberEmail]', 'new-triager@example.com');
+    await page.fill('input[name=memberPassword]', 'a long first password');
+    await page.click('#members button:text("Add person")');
+    await page.waitForSelector('#members td:text("new-triager@example.com")');
+    await page.selectOption('select[aria-label="Role of new-triager@example.com"]', 'viewer');
+    await page.waitForSelector('text=new-triager@example.com is now viewer');
+    const member = await app.database.db
+      .selectFrom('projectMembers')
+      .innerJoin('users', 'users.id', 'projectMembers.userId')
+      .select('projectMembers.role')
+      .where('users.email', '=', 'new-triager@example.com')
+      .executeTakeFirstOrThrow();
+    expect(member.role).toBe('viewer');
   });
 
   it('shows the shortcut list with ?', async () => {
