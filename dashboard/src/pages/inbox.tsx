@@ -323,6 +323,15 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
         )}
       </form>
 
+      {(facets.error || views.error) && (
+        <p class="notice notice-error small" role="alert">
+          {facets.error ? 'The component and release filters could not be loaded.' : 'Saved views could not be loaded.'}{' '}
+          <button type="button" class="link-button" onClick={() => (facets.error ? facets.reload() : views.reload())}>
+            Try again
+          </button>
+        </p>
+      )}
+
       {triager && rows.length > 0 && (
         <div class="bulkbar">
           <span class="muted">{checked.size ? `${checked.size} checked` : current ? `Selected: ${current.key}` : ''}</span>
