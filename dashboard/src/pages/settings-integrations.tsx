@@ -55,6 +55,36 @@ export function IntegrationsTab(props: { projectId: string; admin: boolean }) {
   );
 }
 
+/** Enable/disable, edit and delete for one destination or rule (PATCH `{ enabled }`, DELETE). */
+function RowControls(props: {
+  name: string;
+  enabled: boolean;
+  path: string;
+  confirmDelete: string;
+  feedback: ReturnType<typeof useFeedback>;
+  onEdit: () => void;
+  onChanged: () => void;
+}) {
+  const { feedback } = props;
+  return (
+    <>
+      <button
+        type="button"
+        class="button small"
+        onClick={() => void feedback.run(`${props.name} is ${props.enabled ? 'disabled' : 'enabled'}`, () => api.patch(props.path, { enabled: !props.enabled })).then(props.onChanged)}
+      >
+        {props.enabled ? 'Disable' : 'Enable'}
+      </button>
+      <button type="button" class="button small" onClick={props.onEdit}>
+        Edit
+      </button>
+      <button type="button" class="button small ghost" onClick={() => window.confirm(props.confirmDelete) && void feedback.run(`Deleted ${props.name}`, () => api.delete(props.path)).then(props.onChanged)}>
+        Delete
+      </button>
+    </>
+  );
+}
+
 function DestinationsSection(props: { projectId: string; destinations: Resource<Destination[]> }) {
   const kinds = useResource(() => api.get<{ kinds: DestinationKindInfo[] }>('/integrations/kinds').then((body) => body.kinds), []);
   const [editing, setEditing] = useState<string>();
@@ -91,29 +121,15 @@ function DestinationsSection(props: { projectId: string; destinations: Resource<
             <strong>{destination.name}</strong>
             {!destination.enabled ? <span class="muted small">disabled</span> : destination.configured ? <span class="small secret-set">ready</span> : <span class="form-error small">incomplete: a secret or field is missing</span>}
             <span class="spacer" />
-            <button
-              type="button"
-              class="button small"
-              onClick={() => {
-                const enabled = !destination.enabled;
-                void feedback.run(`${destination.name} is ${enabled ? 'enabled' : 'disabled'}`, () => api.patch(`${base}/${destination.id}`, { enabled })).then(() => destinations.reload({ quiet: true }));
-              }}
-            >
-              {destination.enabled ? 'Disable' : 'Enable'}
-            </button>
-            <button type="button" class="button small" onClick={() => setEditing(destination.id)}>
-              Edit
-            </button>
-            <button
-              type="button"
-              class="button small ghost"
-              onClick={() =>
-                window.confirm(`Delete ${destination.name}? Its ticket links go with it; tickets in the tracker stay.`) &&
-                void feedback.run(`Deleted ${destination.name}`, () => api.delete(`${base}/${destination.id}`)).then(() => destinations.reload({ quiet: true }))
-              }
-            >
-              Delete
-            </button>
+            <RowControls
+              name={destination.name}
+              enabled={destination.enabled}
+              path={`${base}/${destination.id}`}
+              confirmDelete={`Delete ${destination.name}? Its ticket links go with it; tickets in the tracker stay.`}
+              feedback={feedback}
+              onEdit={() => setEditing(destination.id)}
+              onChanged={() => destinations.reload({ quiet: true })}
+            />
           </div>
           <div class="muted small">
             Secrets: {destination.secretsSet.length ? destination.secretsSet.map((name) => `${fieldLabel(name)} set`).join(', ') : 'none set'} · {destination.maxAttempts} attempts · {destination.timeoutMs / 1000}s timeout
@@ -329,26 +345,15 @@ function RoutingSection(props: { projectId: string; destinations: Destination[] 
                   <button type="button" class="button small" aria-label={`Move ${rule.name} down`} disabled={index === rules.data!.length - 1} onClick={() => move(index, 1)}>
                     ↓
                   </button>
-                  <button
-                    type="button"
-                    class="button small"
-                    onClick={() => {
-                      const enabled = !rule.enabled;
-                      void feedback.run(`${rule.name} is ${enabled ? 'enabled' : 'disabled'}`, () => api.patch(`${base}/${rule.id}`, { enabled })).then(() => rules.reload({ quiet: true }));
-                    }}
-                  >
-                    {rule.enabled ? 'Disable' : 'Enable'}
-                  </button>
-                  <button type="button" class="button small" onClick={() => setEditing(rule.id)}>
-                    Edit
-                  </button>
-                  <button
-                    type="button"
-                    class="button small ghost"
-                    onClick={() => window.confirm(`Delete the rule "${rule.name}"?`) && void feedback.run(`Deleted ${rule.name}`, () => api.delete(`${base}/${rule.id}`)).then(() => rules.reload({ quiet: true }))}
-                  >
-                    Delete
-                  </button>
+                  <RowControls
+                    name={rule.name}
+                    enabled={rule.enabled}
+                    path={`${base}/${rule.id}`}
+                    confirmDelete={`Delete the rule "${rule.name}"?`}
+                    feedback={feedback}
+                    onEdit={() => setEditing(rule.id)}
+                    onChanged={() => rules.reload({ quiet: true })}
+                  />
                 </div>
               </li>
             ),
