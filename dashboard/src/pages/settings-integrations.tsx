@@ -272,10 +272,10 @@ function DestinationForm(props: { base: string; kind: DestinationKindInfo; exist
 }
 
 const actionTypes: { type: Exclude<RoutingAction['type'], 'stop'>; label: string; fits: (destination: Destination) => boolean }[] = [
-  { type: 'create_ticket', label: 'Create a ticket in', fits: (destination) => destination.role === 'tracker' },
+  { type: 'create_ticket', label: 'Create a ticket', fits: (destination) => destination.role === 'tracker' },
   { type: 'notify_slack', label: 'Notify Slack', fits: (destination) => destination.kind === 'slack' },
-  { type: 'call_webhook', label: 'Call the webhook', fits: (destination) => destination.kind === 'webhook' },
-  { type: 'send_email', label: 'Send an email with', fits: (destination) => destination.kind === 'email' },
+  { type: 'call_webhook', label: 'Call a webhook', fits: (destination) => destination.kind === 'webhook' },
+  { type: 'send_email', label: 'Send an email', fits: (destination) => destination.kind === 'email' },
 ];
 
 function describeRule(rule: RoutingRule, destinations: Destination[]): { when: string; then: string } {
@@ -289,7 +289,7 @@ function describeRule(rule: RoutingRule, destinations: Destination[]): { when: s
   if (conditions.text) parts.push(`text contains "${conditions.text}"`);
   const name = (id: string) => destinations.find((destination) => destination.id === id)?.name ?? 'a deleted destination';
   const then = rule.actions
-    .map((action) => (action.type === 'stop' ? 'stop here' : `${actionTypes.find((entry) => entry.type === action.type)?.label ?? action.type} ${name(action.destinationId)}`))
+    .map((action) => (action.type === 'stop' ? 'stop here' : `${actionTypes.find((entry) => entry.type === action.type)?.label ?? action.type} (${name(action.destinationId)})`))
     .join(', then ');
   return { when: `When ${rule.triggers.map((trigger) => routingTriggerLabels[trigger]).join(' or ')}${parts.length ? `, if ${parts.join(' and ')}` : ''}`, then };
 }
