@@ -279,6 +279,15 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
     expect(await links()).toEqual([]);
   });
 
+  it('deletes a destination after asking', async () => {
+    await settings('integrations');
+    await page.click('.destination:has-text("Jira OPS") button:text-is("Delete")');
+    await page.waitForSelector('#destinations >> text=Deleted Jira OPS');
+    await page.waitForSelector('.destination:has-text("Jira OPS")', { state: 'detached' });
+    const names = await app.database.db.selectFrom('destinations').select('name').where('projectId', '=', projectId).orderBy('name').execute();
+    expect(names.map((row) => row.name)).toEqual(['Jira WEB', 'Slack bugs']);
+  });
+
   it('shows the people and account tabs', async () => {
     await settings('people');
     await page.waitForSelector('#members td:has-text("admin-int@example.com")');
