@@ -17,8 +17,9 @@ export const artifactsDirectory = path.join(repositoryRoot, 'test-artifacts');
  */
 export function browserAvailability(): { run: boolean; reason?: string } {
   if (existsSync(chromiumPath)) {
-    if (!existsSync(path.join(repositoryRoot, 'dist/dashboard/index.html'))) {
-      throw new Error('The dashboard is not built: run `npm run build:dashboard` (npm test does it for you).');
+    // The settings test runs the built widget in its live preview, so both builds are needed.
+    if (!existsSync(path.join(repositoryRoot, 'dist/dashboard/index.html')) || !existsSync(path.join(repositoryRoot, 'dist/widget/widget.js'))) {
+      throw new Error('The dashboard or the widget is not built: run `npm run build` (npm test does it for you).');
     }
     return { run: true };
   }
