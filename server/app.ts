@@ -41,8 +41,24 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   app.use(errorHandler());
   app.use(authenticate(dependencies.database.db));
 
-  // Each feature exports one router; mount it here (one line each).
-  const routers = [
+  const routers = featureRouters(config, dependencies);
+  for (const router of routers) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+
+  app.use(serveAssets('/', widgetAssets, { crossOrigin: true }));
+  app.use(serveAssets('/', dashboardAssets));
+  app.use(dashboardFallback(dashboardAssets));
+  return app;
+}
+
+/**
+ * Each feature exports one router; mount it here (one line each). Exported so a test can check
+ * that no two routers answer the same method and path: the first one mounted would silently win
+ * (that is how `GET …/releases` once served the dashboard test management's answer shape).
+ */
+export function featureRouters(config: Config, dependencies: AppDependencies) {
+  return [
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
@@ -54,14 +70,6 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     projectRoutes(dependencies),
     defectRoutes(dependencies),
   ];
-  for (const router of routers) {
-    app.use(router.routes()).use(router.allowedMethods());
-  }
-
-  app.use(serveAssets('/', widgetAssets, { crossOrigin: true }));
-  app.use(serveAssets('/', dashboardAssets));
-  app.use(dashboardFallback(dashboardAssets));
-  return app;
 }
 
 /** The dashboard is a single-page app: unknown GET pages (not /api) get its index.html. */

@@ -189,6 +189,154 @@ export interface Release {
   version: string;
 }
 
+/** `GET …/defects/:defectId/integrations`: one entry per tracker destination of the project. */
+export interface TrackerDelivery {
+  destinationId: string;
+  kind: string;
+  name: string;
+  /** delivered: a ticket exists; pending: queued or retrying; failed: dead letter; not_sent. */
+  delivery: 'delivered' | 'pending' | 'failed' | 'not_sent';
+  ticket: { key: string | null; url: string | null; state: string | null; stateName: string | null; lastSyncedAt: string | null } | null;
+  lastError: string | null;
+  deadLetterId: string | null;
+  /** A pre-filled "create issue" page of the tracker, offered when delivery failed for good. */
+  createIssueUrl: string | null;
+}
+
+/** A destination a defect can be sent to by hand ("Send to…"). */
+export interface SendTarget {
+  destinationId: string;
+  kind: string;
+  name: string;
+  role: 'tracker' | 'notifier';
+  enabled: boolean;
+  configured: boolean;
+}
+
+export interface DefectIntegrationsResponse {
+  trackers: TrackerDelivery[];
+  sendTargets: SendTarget[];
+  possibleRegressionAt: string | null;
+}
+
+export type TestLinkKind = 'covers' | 'failed_in' | 'regression_test_added';
+export const testLinkKindLabels: Record<TestLinkKind, string> = {
+  covers: 'covers',
+  failed_in: 'failed in',
+  regression_test_added: 'regression test added',
+};
+
+/** `GET …/defects/:defectId/test-links`. */
+export interface DefectTestLinksResponse {
+  items: {
+    id: string;
+    kind: TestLinkKind;
+    testCaseId: string;
+    testCaseKey: string;
+    testCaseTitle: string;
+    resultStatus: string | null;
+    latestStatus: string | null;
+    latestAt: string | null;
+  }[];
+  verifiedByTest: boolean;
+  verification: { testCaseKey: string | null; release: string | null; fixedInRelease: string } | null;
+  /** Covering tests that passed on the release this defect escaped in. */
+  ineffective: { testCaseKey: string; testCaseTitle: string; foundInRelease: string; passedAt: string }[];
+}
+
+/** `GET …/defects/:defectId/test-suggestions`: best first, with reasons a person can check. */
+export interface TestSuggestion {
+  testCase: { id: string; key: string; title: string; suite: string | null; component: string | null; kind: string };
+  score: number;
+  reasons: string[];
+}
+
+/** `GET /integrations/kinds`: what each destination kind needs. */
+export interface DestinationKindInfo {
+  kind: string;
+  label: string;
+  role: 'tracker' | 'notifier';
+  /** JSON Schema of its config (zod's toJSONSchema, input side). */
+  configSchema: JsonSchema;
+  /** Names of its secrets (write-only). */
+  secrets: string[];
+}
+
+/** The part of JSON Schema the settings form understands. */
+export interface JsonSchema {
+  type?: string;
+  format?: string;
+  enum?: string[];
+  default?: unknown;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  propertyNames?: JsonSchema;
+  additionalProperties?: JsonSchema | boolean;
+}
+
+/** A destination as the API shows it: secrets by name only, never their values. */
+export interface Destination {
+  id: string;
+  kind: string;
+  name: string;
+  role: 'tracker' | 'notifier';
+  config: Record<string, unknown>;
+  secretsSet: string[];
+  configured: boolean;
+  enabled: boolean;
+  maxAttempts: number;
+  timeoutMs: number;
+  inboundWebhookUrl: string | null;
+}
+
+export const routingTriggers = ['defect_created', 'threshold_crossed', 'reopened', 'manual'] as const;
+export type RoutingTrigger = (typeof routingTriggers)[number];
+export const routingTriggerLabels: Record<RoutingTrigger, string> = {
+  defect_created: 'a defect is created',
+  threshold_crossed: 'reports reach the threshold',
+  reopened: 'a defect is reopened',
+  manual: 'someone clicks "Send to…" without a destination',
+};
+
+export interface RoutingConditions {
+  components?: string[];
+  severities?: DefectSeverity[];
+  origins?: ('field' | 'qa' | 'ci')[];
+  releases?: string[];
+  minReports?: number;
+  text?: string;
+}
+
+export type RoutingAction =
+  | { type: 'create_ticket' | 'notify_slack' | 'call_webhook' | 'send_email'; destinationId: string }
+  | { type: 'stop' };
+
+export interface RoutingRule {
+  id: string;
+  name: string;
+  position: number;
+  triggers: RoutingTrigger[];
+  conditions: RoutingConditions;
+  actions: RoutingAction[];
+  enabled: boolean;
+}
+
+/** A delivery that failed for good (`GET …/dead-letters`). */
+export interface DeadLetter {
+  id: string;
+  kind: string;
+  payload: { destinationId?: string; defectId?: string; trigger?: string };
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
 /**
  * The inbox's query parameters (`GET …/defects` and the inbox page URL `/p/:projectId?…`). The
  * metrics, readiness and test pages link to "the defects behind a figure" with these.

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { MeResponse } from '../../shared/dashboard-api';
 import { ApiError, api, setCsrfToken, setUnauthenticatedHandler } from './api';
 import { ShortcutsHelp } from './components/shortcuts-help';
-import { ErrorState, Loading, EmptyState } from './components/states';
+import { EmptyState, ErrorState, Loading, PageBoundary } from './components/states';
 import { isTyping } from './components/format';
 import { DefectPage } from './pages/defect';
 import { InboxPage } from './pages/inbox';
@@ -137,7 +137,9 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main class="page">{page}</main>
+      <main class="page">
+        <PageBoundary key={location.path}>{page}</PageBoundary>
+      </main>
       {help && <ShortcutsHelp onClose={() => setHelp(false)} />}
     </SessionContext.Provider>
   );

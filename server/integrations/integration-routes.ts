@@ -269,7 +269,7 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
     {
       method: 'get',
       path: '/api/v1/projects/:projectId/defects/:defectId/integrations',
-      summary: 'Tickets of a defect, delivery state per tracker, and a pre-filled "create issue" link where delivery failed',
+      summary: 'Tickets of a defect, delivery state per tracker, a pre-filled "create issue" link where delivery failed, and the destinations it can be sent to',
       access: 'viewer (token: defects:read)',
       handler: async (ctx) => {
         const projectId = await access(ctx, 'viewer', 'defects:read', true);
@@ -358,7 +358,13 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       .where('kind', '=', 'possible_regression')
       .orderBy('createdAt', 'desc')
       .executeTakeFirst();
-    return { trackers, possibleRegressionAt: regression?.createdAt ?? null };
+    // Where a triager can send this defect by hand ("Send to…"): every destination of the
+    // project with what the dashboard needs to offer it, never its config or secrets.
+    const sendTargets = destinations.map((row) => {
+      const view = toView(box, row, config.publicUrl);
+      return { destinationId: row.id, kind: row.kind, name: row.name, role: view.role, enabled: row.enabled, configured: view.configured };
+    });
+    return { trackers, sendTargets, possibleRegressionAt: regression?.createdAt ?? null };
   }
 
   for (const spec of specs) router[spec.method](spec.path, spec.handler);

@@ -89,6 +89,8 @@ export async function listDefectTestLinks(db: Executor, projectId: string, defec
 export interface CoverageFilters {
   /** Only defects found in this release (version string). */
   release?: string;
+  /** Only this defect (its id). */
+  defectId?: string;
 }
 
 async function releaseIdFor(db: Executor, projectId: string, version: string | undefined): Promise<string | null | undefined> {
@@ -154,6 +156,7 @@ export async function ineffectiveTests(db: Executor, projectId: string, filters:
     ) last on true
     where d.project_id = ${projectId} and d.origin = 'field' and d.merged_into_id is null and last.status = 'passed'
       ${releaseId ? sql`and d.found_in_release_id = ${releaseId}` : sql``}
+      ${filters.defectId ? sql`and d.id = ${filters.defectId}` : sql``}
     order by d.created_at desc, tc.key
     limit 1000
   `.execute(db);

@@ -307,8 +307,9 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
     await authorizeProject(ctx, db, projectId, read);
     const links = await listDefectTestLinks(db, projectId, ctx.params.defectId);
     const defect = await db.selectFrom('defects').select('id').where('projectId', '=', projectId).where((eb) => eb.or([eb('key', '=', ctx.params.defectId.toUpperCase()), ...(isUuid(ctx.params.defectId) ? [eb('id', '=', ctx.params.defectId)] : [])])).executeTakeFirstOrThrow();
-    const [verification] = await verifiedByTest(db, projectId, [defect.id]);
-    ctx.body = { items: links, verifiedByTest: verification?.verified ?? false, verification: verification ?? null };
+    const [[verification], ineffective] = await Promise.all([verifiedByTest(db, projectId, [defect.id]), ineffectiveTests(db, projectId, { defectId: defect.id })]);
+    // The defect page's coverage line: ineffective = a covering test passed where this escaped.
+    ctx.body = { items: links, verifiedByTest: verification?.verified ?? false, verification: verification ?? null, ineffective };
   });
 
   router.post('/projects/:projectId/defects/:defectId/test-links', async (ctx) => {

@@ -17,8 +17,9 @@ export const artifactsDirectory = path.join(repositoryRoot, 'test-artifacts');
  */
 export function browserAvailability(): { run: boolean; reason?: string } {
   if (existsSync(chromiumPath)) {
-    if (!existsSync(path.join(repositoryRoot, 'dist/dashboard/index.html'))) {
-      throw new Error('The dashboard is not built: run `npm run build:dashboard` (npm test does it for you).');
+    // The settings test runs the built widget in its live preview, so both builds are needed.
+    if (!existsSync(path.join(repositoryRoot, 'dist/dashboard/index.html')) || !existsSync(path.join(repositoryRoot, 'dist/widget/widget.js'))) {
+      throw new Error('The dashboard or the widget is not built: run `npm run build` (npm test does it for you).');
     }
     return { run: true };
   }
@@ -32,6 +33,8 @@ export function browserAvailability(): { run: boolean; reason?: string } {
 export async function saveScreenshot(page: Page, name: string): Promise<string> {
   mkdirSync(artifactsDirectory, { recursive: true });
   const file = path.join(artifactsDirectory, `${name}.png`);
+  // From the top, so the sticky top bar is not drawn across the middle of a full-page shot.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useErrorBoundary, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 
 /** A spinner line for a request in flight. */
@@ -72,4 +72,24 @@ export function useResource<T>(load: () => Promise<T>, dependencies: unknown[], 
     reload: run,
     setData: (data: T) => setState({ data, loading: false }),
   };
+}
+
+/**
+ * Catches a render error in one page, so a surprise from the server (a changed answer shape)
+ * shows an error with a way out instead of unmounting the whole dashboard to a blank page.
+ * Keyed by path in the shell, so moving to another page starts fresh.
+ */
+export function PageBoundary(props: { children: ComponentChildren }) {
+  const [error, reset] = useErrorBoundary((caught: unknown) => console.error('dashboard page failed', caught));
+  if (error) {
+    return (
+      <div class="state state-error" role="alert">
+        <strong>This page failed to show.</strong> <span>{error instanceof Error ? error.message : String(error)}</span>
+        <button type="button" class="button" onClick={reset}>
+          Try again
+        </button>
+      </div>
+    );
+  }
+  return <>{props.children}</>;
 }

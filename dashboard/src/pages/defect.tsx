@@ -22,7 +22,9 @@ import { EmptyState, ErrorState, Loading, useResource } from '../components/stat
 import { StatusPicker } from '../components/status-picker';
 import { ExternalLink, UserText } from '../components/user-text';
 import { Link, navigate } from '../router';
-import { canTriage, useProjectRole } from '../session';
+import { canAdminister, canTriage, useProjectRole } from '../session';
+import { DefectTests } from './defect-tests';
+import { DefectTickets } from './defect-tickets';
 
 /**
  * One defect: its reports (screenshots, words, expected vs actual, steps, console, network,
@@ -208,43 +210,15 @@ export function DefectPage(props: { projectId: string; defectKey: string }) {
               <Breakdown key={dimension} title={{ browser: 'Browser', os: 'Operating system', device: 'Device' }[dimension]} entries={detail.data!.breakdown[dimension]} />
             ))}
           </section>
-          <section class="panel">
-            <h2>Linked tests</h2>
-            {detail.data.tests.length === 0 ? (
-              <p class="muted">{defect.origin === 'field' ? 'No test covers this yet: a coverage gap.' : 'No linked test cases.'}</p>
-            ) : (
-              <ul class="plain-list">
-                {detail.data.tests.map((test) => (
-                  <li key={test.id}>
-                    <span class="key">{test.key}</span> {test.title} <span class="tag">{test.kind.replace(/_/g, ' ')}</span>
-                    {test.resultStatus && <span class="muted"> · {test.resultStatus}</span>}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </section>
-          <section class="panel">
-            <h2>Tickets</h2>
-            {detail.data.tickets.length === 0 ? (
-              <p class="muted">Not sent to a tracker yet. Destinations are configured in Settings.</p>
-            ) : (
-              <ul class="plain-list">
-                {detail.data.tickets.map((ticket) => (
-                  <li key={ticket.id}>
-                    <span class="tag">{ticket.destinationKind}</span>{' '}
-                    {ticket.url ? (
-                      <a href={ticket.url} target="_blank" rel="noopener noreferrer">
-                        {ticket.externalKey ?? ticket.url}
-                      </a>
-                    ) : (
-                      ticket.externalKey
-                    )}
-                    {ticket.state && <span class="muted"> · {ticket.state}</span>}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </section>
+          <DefectTests
+            projectId={props.projectId}
+            defectId={defect.id}
+            origin={defect.origin}
+            coverageGap={defect.coverageGap}
+            triager={triager}
+            onChanged={() => (detail.reload({ quiet: true }), events.reload({ quiet: true }))}
+          />
+          <DefectTickets projectId={props.projectId} defectId={defect.id} triager={triager} admin={canAdminister(role)} />
         </aside>
       </div>
       {picker && (

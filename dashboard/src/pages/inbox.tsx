@@ -47,7 +47,7 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
       Promise.all([
         api.get<{ components: string[] }>(`/projects/${props.projectId}/components`),
         api.get<{ releases: Release[] }>(`/projects/${props.projectId}/releases`),
-      ]).then(([components, releases]) => ({ components: components.components, releases: releases.releases })),
+      ]).then(([components, releases]) => ({ components: components.components ?? [], releases: releases.releases ?? [] })),
     [props.projectId],
     firstPageShown,
   );
@@ -126,26 +126,35 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
     });
   };
 
+  // Keys are read by one listener that looks at the state of the latest render through a ref.
+  // A listener re-registered by an effect lags a render behind (effects run after paint), so a
+  // fast "j j Enter" used to open the row selected before the last j.
+  const keyState = useRef({ rows, selected, picker, triager, mergeChecked });
+  keyState.current = { rows, selected: Math.min(selected, rows.length - 1), picker, triager, mergeChecked };
   useEffect(() => {
+    const select = (index: number) => {
+      keyState.current.selected = index;
+      setSelected(index);
+    };
     const onKey = (event: KeyboardEvent) => {
-      if (picker) return;
+      const state = keyState.current;
+      if (state.picker) return;
       if (event.key === 'Escape' && isTyping(event)) (event.target as HTMLElement).blur();
       if (isTyping(event) || event.metaKey || event.ctrlKey || event.altKey) return;
-      if (event.key === 'j') setSelected((index) => Math.min(index + 1, rows.length - 1));
-      else if (event.key === 'k') setSelected((index) => Math.max(index - 1, 0));
-      else if (event.key === 'Enter' && current) navigate(`/p/${props.projectId}/defects/${current.key}`);
-      else if (event.key === '/') {
-        event.preventDefault();
-        searchInput.current?.focus();
-      } else if (event.key === 'x' && current && triager) toggle(current.id);
-      else if (event.key === 's' && current && triager) setPicker(true);
-      else if (event.key === 'm' && current && triager) mergeChecked();
+      const row = state.rows[state.selected];
+      if (event.key === 'j') select(Math.max(0, Math.min(state.selected + 1, state.rows.length - 1)));
+      else if (event.key === 'k') select(Math.max(state.selected - 1, 0));
+      else if (event.key === 'Enter' && row) navigate(`/p/${props.projectId}/defects/${row.key}`);
+      else if (event.key === '/') searchInput.current?.focus();
+      else if (event.key === 'x' && row && state.triager) toggle(row.id);
+      else if (event.key === 's' && row && state.triager) setPicker(true);
+      else if (event.key === 'm' && row && state.triager) state.mergeChecked();
       else return;
       event.preventDefault();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  });
+  }, [props.projectId]);
 
   // Marks the moment the first rows are on screen; `npm run bench:inbox` reads it.
   const marked = useRef(false);
@@ -314,6 +323,15 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
           </button>
         )}
       </form>
+
+      {(facets.error || views.error) && (
+        <p class="notice notice-error small" role="alert">
+          {facets.error ? 'The component and release filters could not be loaded.' : 'Saved views could not be loaded.'}{' '}
+          <button type="button" class="link-button" onClick={() => (facets.error ? facets.reload() : views.reload())}>
+            Try again
+          </button>
+        </p>
+      )}
 
       <DrillDownFilters search={props.search} />
       {triager && rows.length > 0 && (

@@ -1,63 +1,71 @@
 import { useState } from 'preact/hooks';
 import type { ApiTokenSummary, ComponentRule, Member, ProjectResponse, ProjectRole } from '../../../shared/dashboard-api';
-import { ApiError, api } from '../api';
+import { api } from '../api';
 import { dateTime } from '../components/format';
 import { ErrorState, Loading, useResource } from '../components/states';
-import { canAdminister, useProjectRole, useSession } from '../session';
+import { Link, useLocation } from '../router';
+import { canAdminister, canTriage, useProjectRole, useSession } from '../session';
+import { IntegrationsTab, useFeedback } from './settings-integrations';
 
 /** The embed code for a project: one script tag with the public key. */
 export function widgetSnippet(origin: string, publicKey: string): string {
   return `<script src="${origin}/widget.js" data-project-key="${publicKey}" async></script>`;
 }
 
+const tabs = [
+  { id: 'general', label: 'General', who: 'everyone' },
+  { id: 'people', label: 'People and tokens', who: 'admin' },
+  { id: 'integrations', label: 'Integrations', who: 'triager' },
+  { id: 'account', label: 'Your account', who: 'everyone' },
+] as const;
+type TabId = (typeof tabs)[number]['id'];
+
 /**
- * Per-project settings: widget snippet (copy, live preview), allowed origins, component rules,
- * members and roles, API tokens. Everyone sees the snippet; only admins see the rest.
+ * Per-project settings in tabs (`?tab=`): General (widget snippet with copy and live preview,
+ * allowed origins, component rules), People and tokens (admins), Integrations (destinations
+ * and routing for admins, failed deliveries for triagers too), Your account. Everyone sees the
+ * snippet; what a role may not change is shown read-only or not at all (the API enforces it).
  */
 export function SettingsPage(props: { projectId: string }) {
   const role = useProjectRole(props.projectId);
   const admin = canAdminister(role);
+  const location = useLocation();
   const project = useResource(() => api.get<ProjectResponse>(`/projects/${props.projectId}`), [props.projectId]);
+  const visible = tabs.filter((tab) => tab.who === 'everyone' || (tab.who === 'admin' ? admin : canTriage(role)));
+  const asked = location.search.get('tab');
+  const tab: TabId = visible.find((entry) => entry.id === asked)?.id ?? 'general';
   if (project.error) return <ErrorState error={project.error} onRetry={() => project.reload()} />;
   if (!project.data) return <Loading label="Loading settings…" />;
   return (
     <section class="settings">
       <h1>Settings · {project.data.project.name}</h1>
-      <WidgetSection publicKey={project.data.project.publicKey} />
-      <OriginsSection projectId={props.projectId} origins={project.data.project.allowedOrigins} editable={admin} onSaved={(data) => project.setData(data)} />
-      <RulesSection projectId={props.projectId} editable={admin} />
-      {admin && <MembersSection projectId={props.projectId} />}
-      {admin && <TokensSection projectId={props.projectId} />}
-      <section class="panel">
-        <h2>Destinations and routing</h2>
-        <p class="muted">Jira, Linear, Slack and webhook destinations, and the rules that route defects to them, are configured here once the integrations are installed.</p>
-      </section>
-      <AccountSection />
+      <nav class="tabs" aria-label="Settings sections">
+        {visible.map((entry) => (
+          <Link key={entry.id} href={`/p/${props.projectId}/settings${entry.id === 'general' ? '' : `?tab=${entry.id}`}`} class={entry.id === tab ? 'active' : ''} aria-current={entry.id === tab ? 'page' : undefined}>
+            {entry.label}
+          </Link>
+        ))}
+      </nav>
+      {tab === 'general' && (
+        <>
+          <WidgetSection publicKey={project.data.project.publicKey} origins={project.data.project.allowedOrigins} />
+          <OriginsSection projectId={props.projectId} origins={project.data.project.allowedOrigins} editable={admin} onSaved={(data) => project.setData(data)} />
+          <RulesSection projectId={props.projectId} editable={admin} />
+        </>
+      )}
+      {tab === 'people' && (
+        <>
+          <MembersSection projectId={props.projectId} />
+          <TokensSection projectId={props.projectId} />
+        </>
+      )}
+      {tab === 'integrations' && <IntegrationsTab projectId={props.projectId} admin={admin} />}
+      {tab === 'account' && <AccountSection />}
     </section>
   );
 }
 
-function useFeedback() {
-  const [feedback, setFeedback] = useState<{ kind: 'info' | 'error'; text: string }>();
-  const run = async (success: string, action: () => Promise<unknown>) => {
-    try {
-      await action();
-      setFeedback({ kind: 'info', text: success });
-      return true;
-    } catch (error) {
-      setFeedback({ kind: 'error', text: error instanceof ApiError ? error.message : 'That did not work.' });
-      return false;
-    }
-  };
-  const view = feedback && (
-    <p class={`notice notice-${feedback.kind}`} role={feedback.kind === 'error' ? 'alert' : 'status'}>
-      {feedback.text}
-    </p>
-  );
-  return { run, view };
-}
-
-function WidgetSection(props: { publicKey: string }) {
+function WidgetSection(props: { publicKey: string; origins: string[] }) {
   const snippet = widgetSnippet(location.origin, props.publicKey);
   const [copied, setCopied] = useState(false);
   const [preview, setPreview] = useState(false);
@@ -90,6 +98,12 @@ function WidgetSection(props: { publicKey: string }) {
           {preview ? 'Hide preview' : 'Live preview'}
         </button>
       </div>
+      {preview && (
+        <p class="muted small">
+          This is what your users see. Reports sent from the preview are refused on purpose (it has no origin of its own); send a test report from a page on{' '}
+          {props.origins[0] ?? 'one of your allowed origins'} and it appears in the inbox within seconds.
+        </p>
+      )}
       {preview && (
         <iframe
           class="widget-preview"
@@ -140,8 +154,21 @@ function RulesSection(props: { projectId: string; editable: boolean }) {
   const [component, setComponent] = useState('');
   const [kind, setKind] = useState<'glob' | 'regex'>('glob');
   const feedback = useFeedback();
+  // First match wins, so order matters: renumber every rule whose place changed.
+  const move = (index: number, by: number) => {
+    const ordered = [...rules.data!];
+    const [moved] = ordered.splice(index, 1);
+    ordered.splice(index + by, 0, moved);
+    void feedback
+      .run('Reordered the rules', async () => {
+        for (const [position, rule] of ordered.entries()) {
+          if (rule.position !== position) await api.patch(`/projects/${props.projectId}/component-rules/${rule.id}`, { position });
+        }
+      })
+      .then(() => rules.reload({ quiet: true }));
+  };
   return (
-    <section class="panel">
+    <section class="panel" id="component-rules">
       <h2>Component rules</h2>
       <p class="muted">The first rule whose pattern matches a report's route names its component. Globs: * within a path segment, ** across segments.</p>
       {rules.error ? (
@@ -161,15 +188,21 @@ function RulesSection(props: { projectId: string; editable: boolean }) {
             </tr>
           </thead>
           <tbody>
-            {rules.data.map((rule) => (
-              <tr key={rule.id}>
+            {rules.data.map((rule, index) => (
+              <tr key={rule.id} data-pattern={rule.pattern}>
                 <td>
                   <code>{rule.pattern}</code>
                 </td>
                 <td>{rule.patternKind}</td>
                 <td>{rule.component}</td>
                 {props.editable && (
-                  <td>
+                  <td class="rule-controls">
+                    <button type="button" class="button small" aria-label={`Move ${rule.pattern} up`} disabled={index === 0} onClick={() => move(index, -1)}>
+                      ↑
+                    </button>
+                    <button type="button" class="button small" aria-label={`Move ${rule.pattern} down`} disabled={index === rules.data!.length - 1} onClick={() => move(index, 1)}>
+                      ↓
+                    </button>
                     <button
                       type="button"
                       class="button small ghost"
