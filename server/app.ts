@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config';
 import type { DatabaseHandle } from './db/database';
@@ -18,6 +19,7 @@ import { dedupRoutes } from './dedup/dedup-routes';
 import { authRoutes } from './auth/auth-routes';
 import { projectRoutes } from './projects/project-routes';
 import { defectRoutes } from './defects/defect-routes';
+import { auditRoutes } from './audit/audit-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -41,8 +43,23 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   app.use(errorHandler());
   app.use(authenticate(dependencies.database.db));
 
-  // Each feature exports one router; mount it here (one line each).
-  const routers = [
+  for (const router of appRouters(config, dependencies)) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+
+  app.use(serveAssets('/', widgetAssets, { crossOrigin: true }));
+  app.use(serveAssets('/', dashboardAssets));
+  app.use(dashboardFallback(dashboardAssets));
+  return app;
+}
+
+/**
+ * Every router of the API, in mounting order. Exported so the authorization matrix test can
+ * enumerate every route the app really serves (a route added later is classified or fails it).
+ */
+export function appRouters(config: Config, dependencies: AppDependencies): Router[] {
+  // Each feature exports one router; add it here (one line each).
+  return [
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
     reportRoutes(config, dependencies),
@@ -53,15 +70,8 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
     authRoutes(config, dependencies),
     projectRoutes(dependencies),
     defectRoutes(dependencies),
+    auditRoutes(dependencies),
   ];
-  for (const router of routers) {
-    app.use(router.routes()).use(router.allowedMethods());
-  }
-
-  app.use(serveAssets('/', widgetAssets, { crossOrigin: true }));
-  app.use(serveAssets('/', dashboardAssets));
-  app.use(dashboardFallback(dashboardAssets));
-  return app;
 }
 
 /** The dashboard is a single-page app: unknown GET pages (not /api) get its index.html. */

@@ -5,6 +5,7 @@ import { processReportJobKind } from '../reports/report-ingest';
 import { processReport, reportIdOf, suggestReportJobKind } from '../reports/report-processing';
 import type { JobWorker } from './job-queue';
 import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
+import { createOutboundNetwork } from '../integrations/outbound-network';
 
 /**
  * The one place where job kinds meet their handlers. Each feature exports its handler;
@@ -18,5 +19,9 @@ export function registerJobHandlers(jobs: JobWorker, config: Config, dependencie
     const client = createOpenAiClient(config);
     jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
   }
-  registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
+  registerIntegrationJobHandlers(jobs, {
+    secretKey: config.secretKey,
+    publicUrl: config.publicUrl,
+    network: createOutboundNetwork({ allowPrivateAddresses: config.allowPrivateDestinationAddresses }),
+  });
 }
