@@ -15,6 +15,7 @@ import { createApiToken } from '../auth/api-token-service';
 import { type AuditActor, recordAudit } from '../audit/audit-log';
 import { apiTokenScopes } from '../../shared/scopes';
 import { formatSummary, importJunitFiles } from '../test-management/import-junit-command';
+
 /** Commands run by whoever holds the server's shell: recorded as the CLI. */
 const cliActor: AuditActor = { kind: 'cli', userId: null, requestId: null };
 

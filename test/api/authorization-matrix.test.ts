@@ -234,9 +234,11 @@ describe('phase 2: allowed callers are let through and see only their project', 
       const member = { viewer: a.viewer, triager: a.triager, admin: a.admin }[access.role];
       const callers: { label: string; caller: CallerHeaders }[] = [{ label: access.role, caller: member.headers }];
       if (access.scope && route.method !== 'DELETE') callers.push({ label: 'token', caller: a.tokenAll });
-      for (const { label, caller } of callers) {
+      for (const [index, { label, caller }] of callers.entries()) {
         const answer = await call(route.method, fillPath(route.path, a), caller, await sampleBody(app.database.db, route.key, a));
-        if (answer.status >= 400) failures.push(`${route.key} as ${label}: ${answer.status} ${answer.text.slice(0, 200)}`);
+        // The second caller's merge finds the defect merged and the dead letter revived by the first: past authorization, refused on its merits.
+        const consumed = index > 0 && ((route.key.endsWith('/merge') && answer.status === 409) || (route.key.endsWith('/retry') && answer.code === 'not_found'));
+        if (answer.status >= 400 && !consumed) failures.push(`${route.key} as ${label}: ${answer.status} ${answer.text.slice(0, 200)}`);
         expectNoLeak(answer, [b], `${route.key} as ${label}`);
       }
     }
