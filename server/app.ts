@@ -7,6 +7,7 @@ import type { Logger } from './logger';
 import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
 import { errorHandler, requestContext } from './http/request-context';
+import { requestGuard } from './http/request-guard';
 import { authenticate } from './http/authenticate';
 import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
@@ -41,6 +42,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   app.use(requestContext(dependencies.logger));
   app.use(securityHeaders({ https: config.publicUrl.startsWith('https://'), widgetPaths: (path) => widgetAssets.has(path) }));
   app.use(errorHandler());
+  app.use(requestGuard());
   app.use(authenticate(dependencies.database.db));
 
   for (const router of appRouters(config, dependencies)) {
