@@ -54,6 +54,7 @@ export const routeAccess: Record<string, RouteAccess> = {
   'GET /api/v1/projects/:projectId/test-cases': viewer('test-cases:read'),
   'POST /api/v1/projects/:projectId/test-cases': triager('test-cases:write'),
   'POST /api/v1/projects/:projectId/test-cases/import': triager('test-cases:write'),
+  'GET /api/v1/projects/:projectId/test-case-facets': viewer('test-cases:read'),
   'GET /api/v1/projects/:projectId/test-cases/:caseId': viewer('test-cases:read'),
   'PATCH /api/v1/projects/:projectId/test-cases/:caseId': triager('test-cases:write'),
   'POST /api/v1/projects/:projectId/test-cases/:caseId/archive': triager('test-cases:write'),
