@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config';
 import type { DatabaseHandle } from './db/database';
@@ -6,6 +7,7 @@ import type { Logger } from './logger';
 import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
 import { errorHandler, requestContext } from './http/request-context';
+import { requestGuard } from './http/request-guard';
 import { authenticate } from './http/authenticate';
 import { securityHeaders } from './http/security-headers';
 import { distDirectory, loadAssetFolder, serveAssets } from './http/static-assets';
@@ -18,6 +20,7 @@ import { dedupRoutes } from './dedup/dedup-routes';
 import { authRoutes } from './auth/auth-routes';
 import { projectRoutes } from './projects/project-routes';
 import { defectRoutes } from './defects/defect-routes';
+import { auditRoutes } from './audit/audit-routes';
 
 /** Everything the app needs from outside, passed in so tests can build their own. */
 export interface AppDependencies {
@@ -39,10 +42,10 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   app.use(requestContext(dependencies.logger));
   app.use(securityHeaders({ https: config.publicUrl.startsWith('https://'), widgetPaths: (path) => widgetAssets.has(path) }));
   app.use(errorHandler());
+  app.use(requestGuard());
   app.use(authenticate(dependencies.database.db));
 
-  const routers = featureRouters(config, dependencies);
-  for (const router of routers) {
+  for (const router of appRouters(config, dependencies)) {
     app.use(router.routes()).use(router.allowedMethods());
   }
 
@@ -53,11 +56,14 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
 }
 
 /**
- * Each feature exports one router; mount it here (one line each). Exported so a test can check
- * that no two routers answer the same method and path: the first one mounted would silently win
- * (that is how `GET …/releases` once served the dashboard test management's answer shape).
+ * Every router of the API, in mounting order. Exported so tests can enumerate every route the app
+ * really serves: the authorization matrix classifies each one (a route added later fails it until
+ * classified), and the route-table test checks that no two routers answer the same method and path
+ * (the first one mounted would silently win: that is how `GET …/releases` once served the
+ * dashboard test management's answer shape).
  */
-export function featureRouters(config: Config, dependencies: AppDependencies) {
+export function appRouters(config: Config, dependencies: AppDependencies): Router[] {
+  // Each feature exports one router; add it here (one line each).
   return [
     healthRoutes(dependencies.database),
     demoRoutes(config, dependencies),
@@ -69,6 +75,7 @@ export function featureRouters(config: Config, dependencies: AppDependencies) {
     authRoutes(config, dependencies),
     projectRoutes(dependencies),
     defectRoutes(dependencies),
+    auditRoutes(dependencies),
   ];
 }
 

@@ -37,6 +37,10 @@ const environmentSchema = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('false')
     .transform((value) => value === 'true' || value === '1'),
+  ALLOW_PRIVATE_DESTINATION_ADDRESSES: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
 });
 
 /** The server's whole configuration: read once at start, validated, frozen, then passed in. */
@@ -57,6 +61,11 @@ export interface Config {
   readonly jobs: { readonly concurrency: number; readonly pollIntervalMs: number; readonly leaseMs: number };
   readonly rateLimits: { readonly perKeyPerMinute: number; readonly perIpPerMinute: number };
   readonly trustProxy: boolean;
+  /**
+   * Whether destinations (webhooks, Jira, Linear, Slack, SMTP) may reach private, loopback,
+   * link-local and metadata addresses. Off by default (SSRF); on for trackers on the local network.
+   */
+  readonly allowPrivateDestinationAddresses: boolean;
 }
 
 /** Thrown when the environment is invalid; its message names every bad variable. */
@@ -100,6 +109,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       perIpPerMinute: env.RATE_LIMIT_PER_IP_PER_MINUTE,
     }),
     trustProxy: env.TRUST_PROXY,
+    allowPrivateDestinationAddresses: env.ALLOW_PRIVATE_DESTINATION_ADDRESSES,
   });
 }
 

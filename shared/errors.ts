@@ -9,6 +9,8 @@ export const errorStatus = {
   invalid_json: 400,
   invalid_xml: 400,
   invalid_multipart: 400,
+  /** A destination URL or host that is (or resolves to) a private, loopback, link-local or metadata address. */
+  destination_address_not_allowed: 400,
   unauthenticated: 401,
   invalid_project_key: 401,
   invalid_token: 401,

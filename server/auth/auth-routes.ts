@@ -9,8 +9,10 @@ import {
   deleteSession,
   requirePrincipal,
   requireUser,
+  sessionCookieName,
   setSessionCookie,
 } from '../http/authenticate';
+import { sha256Hex } from './random-tokens';
 import { AppError } from '../http/app-error';
 import { readBody } from '../http/json-body';
 import { RateLimiter } from '../http/rate-limiter';
@@ -53,6 +55,10 @@ export function authRoutes(config: Config, dependencies: AppDependencies): Route
     if (!user || !valid || !user.passwordHash || user.disabledAt) {
       throw new AppError('invalid_credentials', 'The email or password is wrong');
     }
+    // Session fixation: whatever session the browser arrived with (planted by someone else, or
+    // an older one) ends here; the signed-in session is always a new random id.
+    const arrivedWith = ctx.cookies.get(sessionCookieName);
+    if (arrivedWith) await deleteSession(db, sha256Hex(arrivedWith));
     const session = await createSession(db, user.id, { userAgent: ctx.get('user-agent'), ip: ctx.ip });
     setSessionCookie(ctx, session.cookieValue, session.expiresAt, secure);
     ctx.set('Cache-Control', 'no-store');

@@ -12,8 +12,12 @@ import { randomPassword } from '../auth/random-tokens';
 import { createUser } from '../users/user-service';
 import { createProject, findProjectById } from '../projects/project-service';
 import { createApiToken } from '../auth/api-token-service';
+import { type AuditActor, recordAudit } from '../audit/audit-log';
 import { apiTokenScopes } from '../../shared/scopes';
 import { formatSummary, importJunitFiles } from '../test-management/import-junit-command';
+
+/** Commands run by whoever holds the server's shell: recorded as the CLI. */
+const cliActor: AuditActor = { kind: 'cli', userId: null, requestId: null };
 
 interface Command {
   summary: string;
@@ -72,7 +76,11 @@ const commands: Record<string, Command> = {
       const email = required(values, 'email');
       const password = (values.password as string | undefined) ?? randomPassword();
       await withDatabase(async (database) => {
-        const user = await createUser(database.db, { email, password, name: values.name as string | undefined, isInstanceAdmin: true });
+        const user = await database.db.transaction().execute(async (trx) => {
+          const created = await createUser(trx, { email, password, name: values.name as string | undefined, isInstanceAdmin: true });
+          await recordAudit(trx, cliActor, { projectId: null, action: 'user.created', target: created.id, after: { email: created.email, isInstanceAdmin: true } });
+          return created;
+        });
         console.log(`Created admin ${user.email}`);
         if (!values.password) console.log(`Password (shown once): ${password}`);
       });
@@ -86,10 +94,14 @@ const commands: Record<string, Command> = {
     async run(values) {
       const name = required(values, 'name');
       await withDatabase(async (database) => {
-        const project = await createProject(database.db, {
-          name,
-          allowedOrigins: (values.origin as string[] | undefined) ?? [],
-          keyPrefix: values['key-prefix'] as string | undefined,
+        const project = await database.db.transaction().execute(async (trx) => {
+          const created = await createProject(trx, {
+            name,
+            allowedOrigins: (values.origin as string[] | undefined) ?? [],
+            keyPrefix: values['key-prefix'] as string | undefined,
+          });
+          await recordAudit(trx, cliActor, { projectId: created.id, action: 'project.created', target: created.id, after: { name: created.name, allowedOrigins: created.allowedOrigins } });
+          return created;
         });
         console.log(`Created project "${project.name}"`);
         console.log(`  id:             ${project.id}`);
@@ -132,7 +144,11 @@ const commands: Record<string, Command> = {
       const scopes = ((values.scopes as string[] | undefined) ?? []).flatMap((value) => value.split(',')).map((scope) => scope.trim()).filter(Boolean);
       await withDatabase(async (database) => {
         if (!(await findProjectById(database.db, projectId))) throw new AppError('not_found', `No project with id ${projectId}`);
-        const created = await createApiToken(database.db, { projectId, scopes, name: (values.name as string | undefined) ?? 'CLI token' });
+        const created = await database.db.transaction().execute(async (trx) => {
+          const token = await createApiToken(trx, { projectId, scopes, name: (values.name as string | undefined) ?? 'CLI token' });
+          await recordAudit(trx, cliActor, { projectId, action: 'api_token.created', target: token.id, after: { scopes: token.scopes } });
+          return token;
+        });
         console.log(`Token (shown once; store it as a secret): ${created.token}`);
         console.log(`Scopes: ${created.scopes.join(', ')}`);
       });

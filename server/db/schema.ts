@@ -378,7 +378,14 @@ export interface AuditLogTable {
   target: string | null;
   detail: JsonDefault<Record<string, unknown>>;
   createdAt: CreatedAt;
+  /** Migration 20261201_1300: a person (user), the command line (cli) or the server itself (system). */
+  actorKind: ColumnType<AuditActorKind, AuditActorKind | undefined, AuditActorKind>;
+  requestId: string | null;
+  before: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  after: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
+
+export type AuditActorKind = 'user' | 'cli' | 'system';
 
 /** Deduplication index (migration 20261122_0100): documents per project. */
 export interface DedupCorpusTable {

@@ -4,6 +4,7 @@ import getRawBody from 'raw-body';
 import type { AppDependencies } from '../app';
 import type { Actor } from '../defects/defect-service';
 import { AppError } from '../http/app-error';
+import { parseJson } from '../http/json-body';
 import { authorizeProject, type Principal } from '../http/authenticate';
 import { isUuid } from '../projects/project-service';
 import { defectCandidates } from './defect-candidates';
@@ -27,12 +28,7 @@ async function readJsonObject(ctx: Context): Promise<Record<string, unknown>> {
     throw error;
   }
   if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new AppError('invalid_json', 'The request body is not valid JSON');
-  }
+  const value = parseJson(text);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AppError('invalid_request', 'The request body must be a JSON object');
   return value as Record<string, unknown>;
 }

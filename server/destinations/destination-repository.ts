@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Database, DestinationRow } from '../db/schema';
 import { AppError } from '../http/app-error';
 import type { SecretBox } from '../integrations/secret-box';
+import type { OutboundNetwork } from '../integrations/outbound-network';
 import type { DestinationSettings } from './destination';
 import { type AnyDestination, destinationKinds, findDestination } from './registry';
 
@@ -123,11 +124,20 @@ export function inboundWebhookUrl(publicUrl: string, destinationId: string): str
   return `${publicUrl}/api/v1/integrations/${destinationId}/webhook`;
 }
 
-/** Creates a destination; secrets are encrypted with the row's id bound in. */
-export async function createDestination(db: Executor, box: SecretBox, projectId: string, input: unknown): Promise<DestinationRow> {
+/** Refuses (400) a config whose URLs or hosts are, or resolve to, non-public addresses. */
+async function checkOutboundTargets(network: OutboundNetwork, destination: AnyDestination, config: Record<string, unknown>): Promise<void> {
+  for (const { field, target } of destination.outboundTargets(config)) await network.checkTarget(target, field);
+}
+
+/**
+ * Creates a destination; secrets are encrypted with the row's id bound in. The URLs it will
+ * call are checked against `network`'s address policy first.
+ */
+export async function createDestination(db: Executor, box: SecretBox, projectId: string, input: unknown, network: OutboundNetwork): Promise<DestinationRow> {
   const data = parseWith(destinationInputSchema, input, 'body');
   const destination = requireKind(data.kind);
   const config = parseWith(destination.configSchema, data.config, 'config') as Record<string, unknown>;
+  await checkOutboundTargets(network, destination, config);
   const secrets = mergeSecrets({}, data.secrets);
   parseWith(destination.secretsSchema, secrets, 'secrets');
   const id = randomUUID();
@@ -157,12 +167,16 @@ export async function findDestinationRow(db: Executor, projectId: string, id: st
 }
 
 /** Changes a destination. Config is replaced as a whole; secrets are merged (null removes one). */
-export async function updateDestination(db: Executor, box: SecretBox, projectId: string, id: string, input: unknown): Promise<DestinationRow> {
+export async function updateDestination(db: Executor, box: SecretBox, projectId: string, id: string, input: unknown, network: OutboundNetwork): Promise<DestinationRow> {
   const data = parseWith(destinationPatchSchema, input, 'body');
   const row = await findDestinationRow(db, projectId, id);
   const destination = requireKind(row.kind);
   const update: Record<string, unknown> = { updatedAt: new Date() };
-  if (data.config !== undefined) update.config = JSON.stringify(parseWith(destination.configSchema, data.config, 'config'));
+  if (data.config !== undefined) {
+    const config = parseWith(destination.configSchema, data.config, 'config') as Record<string, unknown>;
+    await checkOutboundTargets(network, destination, config);
+    update.config = JSON.stringify(config);
+  }
   if (data.secrets !== undefined) {
     const secrets = mergeSecrets(openSecrets(box, row), data.secrets);
     parseWith(destination.secretsSchema, secrets, 'secrets');

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { PermanentJobError, RetryLaterError } from '../outbox/job-queue';
+import { isBlockedAddressError, type OutboundNetwork } from '../integrations/outbound-network';
 
 /**
  * One small interface for every place a defect can go (Jira, Linear, Slack, an outgoing webhook,
@@ -27,6 +28,11 @@ export interface Destination<Config = Record<string, unknown>, Secrets = Record<
   readonly sendsScreenshots?: boolean;
   /** Whether enough is set to deliver (e.g. a token and a project key). */
   isConfigured(settings: DestinationSettings<Config, Secrets>): boolean;
+  /**
+   * The URLs or hosts an admin configured that this destination will connect to, each with the
+   * config field that holds it, so they are checked against the address policy when saved.
+   */
+  outboundTargets(config: Config): { field: string; target: string }[];
 
   /** Trackers: creates the ticket. Must put `content.marker` where `findTicket` can see it. */
   createTicket?(settings: DestinationSettings<Config, Secrets>, content: TicketContent, context: DeliveryContext): Promise<TicketReference>;
@@ -63,6 +69,8 @@ export interface DeliveryContext {
   publicUrl: string;
   /** Per remote call; a slower answer counts as a failure (and the job retries). */
   timeoutMs: number;
+  /** Every connection goes through it, so private addresses stay out of reach (SSRF). */
+  network: OutboundNetwork;
 }
 
 /** A ticket in a tracker, as stored in `external_tickets`. */
@@ -175,6 +183,8 @@ export class InvalidSignatureError extends Error {
  */
 export function classifyRemoteFailure(error: unknown, details: { status?: number; retryAfterSeconds?: number | null }, what: string): Error {
   const message = `${what}: ${(error as Error)?.message ?? String(error)}`;
+  // A refused address will not become public by retrying.
+  if (isBlockedAddressError(error)) return new PermanentJobError(`${what}: ${blockedMessage(error)}`);
   const status = details.status;
   if (status === 429) {
     const seconds = details.retryAfterSeconds ?? 60;
@@ -193,4 +203,11 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+function blockedMessage(error: unknown): string {
+  for (let current = error, depth = 0; current && depth < 8; current = (current as { cause?: unknown }).cause, depth += 1) {
+    if ((current as Error).name === 'BlockedAddressError') return (current as Error).message;
+  }
+  return String(error);
 }

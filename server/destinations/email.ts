@@ -39,11 +39,21 @@ export const emailDestination: Destination<EmailConfig, EmailSecrets> = {
     return Boolean(config.host && config.from);
   },
 
+  outboundTargets: (config) => [{ field: 'config.host', target: `smtp://${config.host}:${config.port}` }],
+
   async notify(settings, message, context) {
     const { config, secrets } = settings;
     const nodemailer = (await import('nodemailer')).default;
+    let address: string;
+    try {
+      // Connect to the address that was checked, and keep the name for TLS (SNI and the certificate).
+      address = await context.network.resolveChecked(config.host);
+    } catch (error) {
+      throw classifyRemoteFailure(error, {}, 'SMTP');
+    }
     const transport = nodemailer.createTransport({
-      host: config.host,
+      host: address,
+      ...(address !== config.host ? { servername: config.host } : {}),
       port: config.port,
       secure: config.secure,
       ignoreTLS: config.ignoreTls,

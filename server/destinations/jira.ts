@@ -55,7 +55,9 @@ async function client(settings: Settings, context: DeliveryContext): Promise<Ver
       ? { oauth2: { accessToken: secrets.accessToken ?? '' } }
       : { basic: { email: config.email ?? '', apiToken: secrets.apiToken ?? '' } };
   // jira.js types `host` + OAuth as a separate overload; the runtime accepts both with a host.
-  return new Version3Client({ host: config.baseUrl, authentication, baseRequestConfig: { timeout: context.timeoutMs } } as ConstructorParameters<typeof Version3Client>[0]);
+  // Redirects are refused: Jira's API does not redirect, and a redirect is the classic way round an address check.
+  const baseRequestConfig = { timeout: context.timeoutMs, maxRedirects: 0, httpAgent: context.network.httpAgent, httpsAgent: context.network.httpsAgent };
+  return new Version3Client({ host: config.baseUrl, authentication, baseRequestConfig } as ConstructorParameters<typeof Version3Client>[0]);
 }
 
 /** jira.js wraps axios: HttpException carries the status; the axios error in `cause` has the headers. */
@@ -105,6 +107,8 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   isConfigured({ config, secrets }) {
     return config.authentication === 'oauth' ? Boolean(secrets.accessToken) : Boolean(config.email && secrets.apiToken);
   },
+
+  outboundTargets: (config) => [{ field: 'config.baseUrl', target: config.baseUrl }],
 
   async findTicket(settings, content, context) {
     const result = await call('search', async () =>

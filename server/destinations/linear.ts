@@ -48,7 +48,9 @@ async function client(settings: Settings, context: DeliveryContext): Promise<Lin
     apiKey: settings.secrets.apiKey ?? '',
     ...(settings.config.apiUrl ? { apiUrl: settings.config.apiUrl } : {}),
     signal: AbortSignal.timeout(context.timeoutMs),
-  });
+    // The SDK passes its options on to the global fetch: this is how its connections get checked.
+    ...(context.network.dispatcher ? { dispatcher: context.network.dispatcher } : {}),
+  } as ConstructorParameters<typeof LinearClient>[0]);
 }
 
 function fail(error: unknown, what: string): Error {
@@ -104,6 +106,8 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
     return Boolean(secrets.apiKey && config.teamId);
   },
 
+  outboundTargets: (config) => (config.apiUrl ? [{ field: 'config.apiUrl', target: config.apiUrl }] : []),
+
   async findTicket(settings, content, context) {
     const id = linearIssueId(settings.id, content.defectId);
     try {
@@ -149,7 +153,7 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
     for (const header of file.headers) headers.set(header.key, header.value);
     let response: Response;
     try {
-      response = await fetch(file.uploadUrl, { method: 'PUT', headers, body: new Uint8Array(screenshot.data), signal: AbortSignal.timeout(context.timeoutMs) });
+      response = await context.network.fetch(file.uploadUrl, { method: 'PUT', headers, body: new Uint8Array(screenshot.data), signal: AbortSignal.timeout(context.timeoutMs) });
     } catch (error) {
       throw fail(error, 'file PUT');
     }

@@ -44,6 +44,8 @@ export const slackDestination: Destination<SlackConfig, SlackSecrets> = {
     return Boolean(secrets.botToken && config.channel);
   },
 
+  outboundTargets: (config) => (config.apiUrl ? [{ field: 'config.apiUrl', target: config.apiUrl }] : []),
+
   async notify(settings, message, context) {
     if (message.type !== 'defect') return;
     // Loaded on first use, so servers that never call Slack do not pay for the SDK at start-up.
@@ -51,6 +53,8 @@ export const slackDestination: Destination<SlackConfig, SlackSecrets> = {
     const client = new WebClient(settings.secrets.botToken, {
       ...(settings.config.apiUrl ? { slackApiUrl: settings.config.apiUrl } : {}),
       timeout: context.timeoutMs,
+      // Every call (and the files.uploadV2 upload URLs Slack hands back) goes through the checked network.
+      fetch: context.network.fetch,
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
       logLevel: undefined,

@@ -31,6 +31,8 @@ export const webhookDestination: Destination<WebhookConfig, WebhookSecrets> = {
     return Boolean(config.url && secrets.signingSecret);
   },
 
+  outboundTargets: (config) => [{ field: 'config.url', target: config.url }],
+
   async notify(settings, message, context) {
     const body =
       message.type === 'defect'
@@ -57,7 +59,7 @@ export const webhookDestination: Destination<WebhookConfig, WebhookSecrets> = {
     const timestamp = Math.floor(Date.now() / 1000);
     let response: Response;
     try {
-      response = await fetch(settings.config.url, {
+      response = await context.network.fetch(settings.config.url, {
         method: 'POST',
         redirect: 'error',
         headers: {

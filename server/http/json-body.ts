@@ -21,6 +21,30 @@ export async function readJsonBody(ctx: Context, limitBytes = defaultLimitBytes)
     throw new AppError('invalid_request', 'The request body could not be read');
   }
   if (text.trim() === '') return {};
+  return parseJson(text);
+}
+
+/** How deep API bodies may nest; real ones stay under 10, and deeper ones only cost stack. */
+export const maxJsonDepth = 64;
+
+/**
+ * JSON.parse behind a nesting limit, checked on the text before parsing, so a body of
+ * `[[[[…` cannot overflow a stack in JSON.stringify, zod or PostgreSQL's jsonb later on.
+ */
+export function parseJson(text: string): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 0x5c) index += 1; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      depth += 1;
+      if (depth > maxJsonDepth) throw new AppError('invalid_json', `The body nests deeper than ${maxJsonDepth} levels`);
+    } else if (char === 0x5d || char === 0x7d) depth -= 1;
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

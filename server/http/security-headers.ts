@@ -1,42 +1,69 @@
 import type { Middleware } from 'koa';
+import helmet from 'koa-helmet';
+
+/** Endpoints other sites' pages call (the widget's report and reporter-status endpoints). */
+const crossOriginApiPaths = new Set(['/api/v1/reports', '/api/v1/reporter/reports']);
 
 /**
- * Security headers for everything the server answers. The dashboard gets a strict Content
- * Security Policy; the widget's files must stay loadable from other sites' pages
- * (Cross-Origin-Resource-Policy: cross-origin); the demo page runs inline demo scripts and
- * gets its own, looser policy from its route.
+ * Security headers for everything the server answers, through helmet (koa-helmet). Three
+ * policies, chosen by path:
+ * - the dashboard and API: a strict Content-Security-Policy (no inline or foreign scripts, no
+ *   framing), X-Frame-Options DENY, Cross-Origin-Opener-Policy and -Resource-Policy same-origin;
+ * - the widget's files and public endpoints: Cross-Origin-Resource-Policy cross-origin, since
+ *   they are loaded by other sites' pages (and no opener policy, which means nothing there);
+ * - the demo page: its inline demo scripts need a CSP of their own, so helmet's is off there.
+ * Every answer gets nosniff and Referrer-Policy; HSTS only when Bugloop is served over https
+ * (sent over plain http it would only break a local set-up).
  */
 export function securityHeaders(options: { https: boolean; widgetPaths: (path: string) => boolean }): Middleware {
-  return async (ctx, next) => {
-    await next();
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'strict-origin-when-cross-origin');
-    if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
-    if (options.widgetPaths(ctx.path) || ctx.path === '/api/v1/reports') {
-      ctx.set('Cross-Origin-Resource-Policy', 'cross-origin');
-      return;
-    }
-    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-    if (ctx.path === '/demo') return;
-    ctx.set('X-Frame-Options', 'DENY');
-    if (ctx.response.is('html')) {
-      ctx.set(
-        'Content-Security-Policy',
-        [
-          "default-src 'self'",
-          "script-src 'self'",
-          // Preact style attributes need inline styles; scripts stay strict.
-          "style-src 'self' 'unsafe-inline'",
-          "img-src 'self' data: blob:",
-          "connect-src 'self'",
-          "font-src 'self'",
-          "object-src 'none'",
-          "base-uri 'self'",
-          "form-action 'self'",
-          "frame-ancestors 'none'",
-        ].join('; '),
-      );
-    }
+  const common = {
+    strictTransportSecurity: options.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' as const },
+    // Deprecated, and harmful in old browsers: modern CSP replaces it.
+    xXssProtection: false,
+  };
+  const dashboard = helmet({
+    ...common,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        // Preact style attributes need inline styles; scripts stay strict.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        ...(options.https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    frameguard: { action: 'deny' },
+    crossOriginOpenerPolicy: { policy: 'same-origin' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    crossOriginEmbedderPolicy: false,
+  });
+  const crossOrigin = helmet({
+    ...common,
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    crossOriginOpenerPolicy: false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: false,
+  });
+  const demo = helmet({
+    ...common,
+    contentSecurityPolicy: false,
+    crossOriginOpenerPolicy: { policy: 'same-origin' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    crossOriginEmbedderPolicy: false,
+  });
+  return (ctx, next) => {
+    if (options.widgetPaths(ctx.path) || crossOriginApiPaths.has(ctx.path)) return crossOrigin(ctx, next);
+    if (ctx.path === '/demo') return demo(ctx, next);
+    return dashboard(ctx, next);
   };
 }

@@ -9,10 +9,13 @@ import { loadScreenshot, loadTicketContent } from '../destinations/ticket-conten
 import { enqueueJob, type JobWorker, PermanentJobError, RetryLaterError } from '../outbox/job-queue';
 import { integrationJobKinds } from './delivery-queue';
 import { SecretBox } from './secret-box';
+import type { OutboundNetwork } from './outbound-network';
 
 export interface IntegrationOptions {
   secretKey: string;
   publicUrl: string;
+  /** Every destination connects through it (the SSRF address policy). */
+  network: OutboundNetwork;
 }
 
 interface Loaded {
@@ -37,7 +40,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
     if (!row.enabled) throw new PermanentJobError(`destination "${row.name}" is disabled`);
     const { destination, settings } = settingsOf(box, row);
     if (!destination.isConfigured(settings)) throw new PermanentJobError(`destination "${row.name}" is not fully configured`);
-    return { row, destination, settings, context: { publicUrl: options.publicUrl, timeoutMs: row.timeoutMs } };
+    return { row, destination, settings, context: { publicUrl: options.publicUrl, timeoutMs: row.timeoutMs, network: options.network } };
   }
 
   async function loadTicket(trx: Transaction<Database>, externalTicketId: string) {

@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import type { ApiTokenScope } from '../../shared/scopes';
 import type { AppDependencies } from '../app';
 import type { Config } from '../config';
-import type { ProjectRole } from '../db/schema';
+import type { Database, ProjectRole } from '../db/schema';
 import { authorizeProject } from '../http/authenticate';
 import { AppError } from '../http/app-error';
 import {
@@ -27,7 +28,10 @@ import { buildOpenApiDocument, type RouteSpec } from './openapi';
 import { readJsonBody, readRawBody } from './request-body';
 import { reporterReportsQuerySchema, reporterStatusRoutes } from './reporter-status';
 import { SecretBox } from './secret-box';
+import { createOutboundNetwork } from './outbound-network';
 import { applyStatusChange } from './status-sync';
+import { type AuditEntry, auditActorOf, recordAudit } from '../audit/audit-log';
+import type { DestinationRow, RoutingRuleRow } from '../db/schema';
 
 const uuid = z.uuid();
 const sendSchema = z.object({ destinationId: z.uuid().optional() });
@@ -40,6 +44,8 @@ const sendSchema = z.object({ destinationId: z.uuid().optional() });
 export function integrationRoutes(config: Config, dependencies: AppDependencies): Router {
   const db = dependencies.database.db;
   const box = new SecretBox(config.secretKey);
+  // Save-time half of the SSRF check (the connect-time half is in the delivery jobs).
+  const outbound = createOutboundNetwork({ allowPrivateAddresses: config.allowPrivateDestinationAddresses });
   const router = new Router();
 
   /** Configuration holds secrets: only signed-in admins manage it, never API tokens. */
@@ -57,6 +63,21 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       : undefined;
     if (!defect) throw new AppError('not_found', 'defect not found');
     return defect;
+  }
+
+  /** What the audit log keeps of a destination: its settings and which secrets are set, never their values. */
+  function destinationSummary(row: DestinationRow) {
+    const view = toView(box, row, config.publicUrl);
+    return { kind: view.kind, name: view.name, config: view.config, secretsSet: view.secretsSet, enabled: view.enabled, maxAttempts: view.maxAttempts, timeoutMs: view.timeoutMs };
+  }
+
+  /** Runs an administrative change and its audit row in one transaction. */
+  function audited<T>(ctx: Context, change: (trx: Transaction<Database>) => Promise<{ result: T; entry: AuditEntry }>): Promise<T> {
+    return db.transaction().execute(async (trx) => {
+      const { result, entry } = await change(trx);
+      await recordAudit(trx, auditActorOf(ctx), entry);
+      return result;
+    });
   }
 
   const specs: RouteSpec[] = [
@@ -100,7 +121,11 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       requestBody: destinationInputSchema,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
-        const row = await createDestination(db, box, projectId, await readJsonBody(ctx));
+        const input = await readJsonBody(ctx);
+        const row = await audited(ctx, async (trx) => {
+          const created = await createDestination(trx, box, projectId, input, outbound);
+          return { result: created, entry: { projectId, action: 'destination.created', target: created.id, after: destinationSummary(created) } };
+        });
         ctx.status = 201;
         ctx.body = { destination: toView(box, row, config.publicUrl) };
       },
@@ -123,7 +148,16 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       requestBody: destinationPatchSchema,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
-        const row = await updateDestination(db, box, projectId, ctx.params.destinationId, await readJsonBody(ctx));
+        const input = await readJsonBody(ctx);
+        const row = await audited(ctx, async (trx) => {
+          const before = await findDestinationRow(trx, projectId, ctx.params.destinationId);
+          const updated = await updateDestination(trx, box, projectId, ctx.params.destinationId, input, outbound);
+          const secretsChanged = Object.keys(((input as { secrets?: object } | null)?.secrets ?? {}) as object);
+          return {
+            result: updated,
+            entry: { projectId, action: 'destination.updated', target: updated.id, before: destinationSummary(before), after: destinationSummary(updated), detail: { secretsChanged } },
+          };
+        });
         ctx.body = { destination: toView(box, row, config.publicUrl) };
       },
     },
@@ -135,7 +169,11 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       status: 204,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
-        await deleteDestination(db, projectId, ctx.params.destinationId);
+        await audited(ctx, async (trx) => {
+          const before = await findDestinationRow(trx, projectId, ctx.params.destinationId);
+          await deleteDestination(trx, projectId, before.id);
+          return { result: undefined, entry: { projectId, action: 'destination.deleted', target: before.id, before: destinationSummary(before) } };
+        });
         ctx.status = 204;
       },
     },
@@ -159,7 +197,12 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
         ctx.status = 201;
-        ctx.body = { rule: ruleView(await createRule(db, projectId, await readJsonBody(ctx))) };
+        const input = await readJsonBody(ctx);
+        const rule = await audited(ctx, async (trx) => {
+          const created = await createRule(trx, projectId, input);
+          return { result: created, entry: { projectId, action: 'routing_rule.created', target: created.id, after: ruleSummary(created) } };
+        });
+        ctx.body = { rule: ruleView(rule) };
       },
     },
     {
@@ -171,7 +214,12 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
         const body = await readJsonBody(ctx);
-        ctx.body = { rules: (await db.transaction().execute((trx) => reorderRules(trx, projectId, body))).map(ruleView) };
+        const rules = await audited(ctx, async (trx) => {
+          const before = (await listRules(trx, projectId)).map((rule) => rule.id);
+          const reordered = await reorderRules(trx, projectId, body);
+          return { result: reordered, entry: { projectId, action: 'routing_rule.reordered', before: { order: before }, after: { order: reordered.map((rule) => rule.id) } } };
+        });
+        ctx.body = { rules: rules.map(ruleView) };
       },
     },
     {
@@ -182,7 +230,13 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       requestBody: routingRulePatchSchema,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
-        ctx.body = { rule: ruleView(await updateRule(db, projectId, ctx.params.ruleId, await readJsonBody(ctx))) };
+        const input = await readJsonBody(ctx);
+        const rule = await audited(ctx, async (trx) => {
+          const before = (await listRules(trx, projectId)).find((candidate) => candidate.id === ctx.params.ruleId);
+          const updated = await updateRule(trx, projectId, ctx.params.ruleId, input);
+          return { result: updated, entry: { projectId, action: 'routing_rule.updated', target: updated.id, before: before ? ruleSummary(before) : null, after: ruleSummary(updated) } };
+        });
+        ctx.body = { rule: ruleView(rule) };
       },
     },
     {
@@ -193,7 +247,11 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       status: 204,
       handler: async (ctx) => {
         const projectId = await access(ctx, 'admin', 'defects:write', false);
-        await deleteRule(db, projectId, ctx.params.ruleId);
+        await audited(ctx, async (trx) => {
+          const before = (await listRules(trx, projectId)).find((candidate) => candidate.id === ctx.params.ruleId);
+          await deleteRule(trx, projectId, ctx.params.ruleId);
+          return { result: undefined, entry: { projectId, action: 'routing_rule.deleted', target: ctx.params.ruleId, before: before ? ruleSummary(before) : null } };
+        });
         ctx.status = 204;
       },
     },
@@ -377,4 +435,10 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
     ctx.body = document;
   });
   return router;
+}
+
+/** What the audit log keeps of a routing rule. */
+function ruleSummary(row: RoutingRuleRow) {
+  const { id: _id, createdAt: _createdAt, ...rest } = ruleView(row);
+  return rest;
 }

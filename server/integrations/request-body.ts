@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { AppError } from '../http/app-error';
+import { parseJson } from '../http/json-body';
 
 /** The request body's exact bytes (signatures are computed over them), with a size limit. */
 export async function readRawBody(ctx: Context, limit = '1mb'): Promise<Buffer> {
@@ -11,9 +12,5 @@ export async function readRawBody(ctx: Context, limit = '1mb'): Promise<Buffer> 
 export async function readJsonBody(ctx: Context, limit = '256kb'): Promise<unknown> {
   if (!ctx.is('application/json')) throw new AppError('unsupported_media_type', 'Send a JSON body with Content-Type: application/json');
   const raw = await readRawBody(ctx, limit);
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new AppError('invalid_json', 'The body is not valid JSON');
-  }
+  return parseJson(raw.toString('utf8'));
 }

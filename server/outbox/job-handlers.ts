@@ -6,6 +6,7 @@ import { processReport, reportIdOf, suggestReportJobKind } from '../reports/repo
 import type { JobWorker } from './job-queue';
 import { registerDedupJobHandlers } from '../dedup/dedup-jobs';
 import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
+import { createOutboundNetwork } from '../integrations/outbound-network';
 
 /**
  * The one place where job kinds meet their handlers. Each feature exports its handler;
@@ -13,10 +14,23 @@ import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
  */
 export async function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): Promise<void> {
   const aiEnabled = aiConfigured(config);
+<<<<<<< HEAD
   const client = aiEnabled ? createOpenAiClient(config) : undefined;
   const embeddingModel = aiEnabled ? config.openai.embeddingModel : undefined;
   jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled, embeddings: Boolean(embeddingModel) }));
   if (client) jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
   await registerDedupJobHandlers(jobs, dependencies.database.db, dependencies.logger, client && embeddingModel ? { client, model: embeddingModel } : undefined);
   registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
+=======
+  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled }));
+  if (aiEnabled) {
+    const client = createOpenAiClient(config);
+    jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
+  }
+  registerIntegrationJobHandlers(jobs, {
+    secretKey: config.secretKey,
+    publicUrl: config.publicUrl,
+    network: createOutboundNetwork({ allowPrivateAddresses: config.allowPrivateDestinationAddresses }),
+  });
+>>>>>>> feature/security
 }

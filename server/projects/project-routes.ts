@@ -12,6 +12,7 @@ import { AppError, notFound } from '../http/app-error';
 import { authorizeProject, requirePrincipal, requireUser } from '../http/authenticate';
 import { readBody } from '../http/json-body';
 import { createUser, findUserByEmail, setProjectRole } from '../users/user-service';
+import { auditActorOf, recordAudit } from '../audit/audit-log';
 import { isUuid, normalizeOrigin } from './project-service';
 import type { Kysely } from 'kysely';
 
@@ -66,9 +67,9 @@ export function projectRoutes(dependencies: AppDependencies): Router {
 
   /** Admin work is for people: a token never manages members, tokens or settings. */
   async function requireAdmin(ctx: Context, projectId: string): Promise<string> {
-    const user = requireUser(ctx);
+    // The project check comes first, so another project's token gets 404 like anyone outside it.
     await authorizeProject(ctx, db, projectId, { role: 'admin', scope: 'defects:write' });
-    return user.userId;
+    return requireUser(ctx).userId;
   }
 
   router.get('/', async (ctx) => {
@@ -92,10 +93,10 @@ export function projectRoutes(dependencies: AppDependencies): Router {
   });
 
   router.patch('/:projectId', async (ctx) => {
-    const userId = await requireAdmin(ctx, ctx.params.projectId);
+    await requireAdmin(ctx, ctx.params.projectId);
     const input = await readBody(ctx, projectUpdateSchema);
     const project = await db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('projects').select('settings').where('id', '=', ctx.params.projectId).forUpdate().executeTakeFirstOrThrow();
+      const current = await trx.selectFrom('projects').select(['name', 'allowedOrigins', 'settings']).where('id', '=', ctx.params.projectId).forUpdate().executeTakeFirstOrThrow();
       const update: Record<string, unknown> = { updatedAt: new Date() };
       if (input.name !== undefined) update.name = input.name;
       if (input.allowedOrigins !== undefined) update.allowedOrigins = [...new Set(input.allowedOrigins.map(normalizeOrigin))];
@@ -108,13 +109,20 @@ export function projectRoutes(dependencies: AppDependencies): Router {
         }
         update.settings = JSON.stringify(settings);
       }
-      await audit(trx, ctx.params.projectId, userId, 'project.updated', null, { fields: Object.keys(input) });
-      return trx
+      const updated = await trx
         .updateTable('projects')
         .set(update)
         .where('id', '=', ctx.params.projectId)
         .returning(['id', 'name', 'keyPrefix', 'publicKey', 'allowedOrigins', 'settings', 'createdAt'])
         .executeTakeFirstOrThrow();
+      const changedSettings = Object.keys(input.settings ?? {});
+      const summary = (project: { name: string; allowedOrigins: string[]; settings: Record<string, unknown> }) => ({
+        ...(input.name !== undefined ? { name: project.name } : {}),
+        ...(input.allowedOrigins !== undefined ? { allowedOrigins: project.allowedOrigins } : {}),
+        ...(changedSettings.length > 0 ? { settings: Object.fromEntries(changedSettings.map((key) => [key, project.settings[key] ?? null])) } : {}),
+      });
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'project.updated', target: ctx.params.projectId, before: summary(current), after: summary(updated) });
+      return updated;
     });
     ctx.body = { project };
   });
@@ -129,12 +137,16 @@ export function projectRoutes(dependencies: AppDependencies): Router {
     await requireAdmin(ctx, ctx.params.projectId);
     const input = await readBody(ctx, ruleSchema);
     assertValidRule(input);
-    const last = await db.selectFrom('componentRules').select(sql<number>`coalesce(max(position), -1)`.as('position')).where('projectId', '=', ctx.params.projectId).executeTakeFirstOrThrow();
-    const rule = await db
-      .insertInto('componentRules')
-      .values({ projectId: ctx.params.projectId, pattern: input.pattern, patternKind: input.patternKind, component: input.component, position: input.position ?? last.position + 1 })
-      .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
-      .executeTakeFirstOrThrow();
+    const rule = await db.transaction().execute(async (trx) => {
+      const last = await trx.selectFrom('componentRules').select(sql<number>`coalesce(max(position), -1)`.as('position')).where('projectId', '=', ctx.params.projectId).executeTakeFirstOrThrow();
+      const created = await trx
+        .insertInto('componentRules')
+        .values({ projectId: ctx.params.projectId, pattern: input.pattern, patternKind: input.patternKind, component: input.component, position: input.position ?? last.position + 1 })
+        .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
+        .executeTakeFirstOrThrow();
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'component_rule.created', target: created.id, after: created });
+      return created;
+    });
     ctx.status = 201;
     ctx.body = { rule };
   });
@@ -145,19 +157,26 @@ export function projectRoutes(dependencies: AppDependencies): Router {
     const current = await findRule(db, ctx.params.projectId, ctx.params.ruleId);
     const merged = { ...current, ...Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) };
     assertValidRule(merged);
-    const rule = await db
-      .updateTable('componentRules')
-      .set({ pattern: merged.pattern, patternKind: merged.patternKind, component: merged.component, position: merged.position })
-      .where('id', '=', current.id)
-      .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
-      .executeTakeFirstOrThrow();
+    const rule = await db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('componentRules')
+        .set({ pattern: merged.pattern, patternKind: merged.patternKind, component: merged.component, position: merged.position })
+        .where('id', '=', current.id)
+        .returning(['id', 'position', 'pattern', 'patternKind', 'component'])
+        .executeTakeFirstOrThrow();
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'component_rule.updated', target: current.id, before: current, after: updated });
+      return updated;
+    });
     ctx.body = { rule };
   });
 
   router.delete('/:projectId/component-rules/:ruleId', async (ctx) => {
     await requireAdmin(ctx, ctx.params.projectId);
     const current = await findRule(db, ctx.params.projectId, ctx.params.ruleId);
-    await db.deleteFrom('componentRules').where('id', '=', current.id).execute();
+    await db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('componentRules').where('id', '=', current.id).execute();
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'component_rule.deleted', target: current.id, before: current });
+    });
     ctx.status = 204;
   });
 
@@ -168,8 +187,9 @@ export function projectRoutes(dependencies: AppDependencies): Router {
   });
 
   router.post('/:projectId/members', async (ctx) => {
-    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    await requireAdmin(ctx, ctx.params.projectId);
     const input = await readBody(ctx, memberSchema);
+    const actor = auditActorOf(ctx);
     const member = await db.transaction().execute(async (trx) => {
       let user = await findUserByEmail(trx, input.email);
       if (!user) {
@@ -177,9 +197,17 @@ export function projectRoutes(dependencies: AppDependencies): Router {
           throw new AppError('invalid_request', `No account exists for ${input.email}; give a first password to create one`, { field: 'password' });
         }
         user = await createUser(trx, { email: input.email, password: input.password, name: input.name });
+        await recordAudit(trx, actor, { projectId: ctx.params.projectId, action: 'user.created', target: user.id, after: { email: user.email, name: user.name } });
       }
+      const previous = await trx.selectFrom('projectMembers').select('role').where('projectId', '=', ctx.params.projectId).where('userId', '=', user.id).executeTakeFirst();
       await setProjectRole(trx, ctx.params.projectId, user.id, input.role);
-      await audit(trx, ctx.params.projectId, actorId, 'member.added', user.id, { role: input.role });
+      await recordAudit(trx, actor, {
+        projectId: ctx.params.projectId,
+        action: previous ? 'member.role_changed' : 'member.added',
+        target: user.id,
+        before: previous ? { role: previous.role } : null,
+        after: { email: user.email, role: input.role },
+      });
       return { userId: user.id, email: user.email, name: user.name, role: input.role };
     });
     ctx.status = 201;
@@ -187,24 +215,24 @@ export function projectRoutes(dependencies: AppDependencies): Router {
   });
 
   router.patch('/:projectId/members/:userId', async (ctx) => {
-    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    await requireAdmin(ctx, ctx.params.projectId);
     const input = await readBody(ctx, z.object({ role: roleSchema }));
     await db.transaction().execute(async (trx) => {
-      await findMember(trx, ctx.params.projectId, ctx.params.userId);
+      const previous = await findMember(trx, ctx.params.projectId, ctx.params.userId);
       if (input.role !== 'admin') await keepOneAdmin(trx, ctx.params.projectId, ctx.params.userId);
       await setProjectRole(trx, ctx.params.projectId, ctx.params.userId, input.role);
-      await audit(trx, ctx.params.projectId, actorId, 'member.role_changed', ctx.params.userId, { role: input.role });
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'member.role_changed', target: ctx.params.userId, before: { role: previous }, after: { role: input.role } });
     });
     ctx.body = { members: await listMembers(db, ctx.params.projectId) };
   });
 
   router.delete('/:projectId/members/:userId', async (ctx) => {
-    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    await requireAdmin(ctx, ctx.params.projectId);
     await db.transaction().execute(async (trx) => {
-      await findMember(trx, ctx.params.projectId, ctx.params.userId);
+      const previous = await findMember(trx, ctx.params.projectId, ctx.params.userId);
       await keepOneAdmin(trx, ctx.params.projectId, ctx.params.userId);
       await trx.deleteFrom('projectMembers').where('projectId', '=', ctx.params.projectId).where('userId', '=', ctx.params.userId).execute();
-      await audit(trx, ctx.params.projectId, actorId, 'member.removed', ctx.params.userId, {});
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'member.removed', target: ctx.params.userId, before: { role: previous } });
     });
     ctx.status = 204;
   });
@@ -227,7 +255,7 @@ export function projectRoutes(dependencies: AppDependencies): Router {
     const input = await readBody(ctx, tokenSchema);
     const created = await db.transaction().execute(async (trx) => {
       const token = await createApiToken(trx, { projectId: ctx.params.projectId, name: input.name, scopes: input.scopes, createdBy: actorId });
-      await audit(trx, ctx.params.projectId, actorId, 'api_token.created', token.id, { scopes: token.scopes });
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'api_token.created', target: token.id, after: { name: input.name, scopes: token.scopes, prefix: token.token.slice(0, 10) } });
       return token;
     });
     ctx.status = 201;
@@ -236,18 +264,20 @@ export function projectRoutes(dependencies: AppDependencies): Router {
   });
 
   router.delete('/:projectId/api-tokens/:tokenId', async (ctx) => {
-    const actorId = await requireAdmin(ctx, ctx.params.projectId);
+    await requireAdmin(ctx, ctx.params.projectId);
     if (!isUuid(ctx.params.tokenId)) throw notFound('API token');
-    const revoked = await db
-      .updateTable('apiTokens')
-      .set({ revokedAt: new Date() })
-      .where('id', '=', ctx.params.tokenId)
-      .where('projectId', '=', ctx.params.projectId)
-      .where('revokedAt', 'is', null)
-      .returning('id')
-      .executeTakeFirst();
-    if (!revoked) throw notFound('API token');
-    await audit(db, ctx.params.projectId, actorId, 'api_token.revoked', revoked.id, {});
+    await db.transaction().execute(async (trx) => {
+      const revoked = await trx
+        .updateTable('apiTokens')
+        .set({ revokedAt: new Date() })
+        .where('id', '=', ctx.params.tokenId)
+        .where('projectId', '=', ctx.params.projectId)
+        .where('revokedAt', 'is', null)
+        .returning(['id', 'name', 'scopes'])
+        .executeTakeFirst();
+      if (!revoked) throw notFound('API token');
+      await recordAudit(trx, auditActorOf(ctx), { projectId: ctx.params.projectId, action: 'api_token.revoked', target: revoked.id, before: { name: revoked.name, scopes: revoked.scopes } });
+    });
     ctx.status = 204;
   });
 
@@ -376,7 +406,3 @@ async function writeViews(db: Executor, projectId: string, views: SavedView[]): 
     .execute();
 }
 
-/** Administrative changes are kept in the audit log: who did what to which member or token. */
-async function audit(db: Executor, projectId: string, actorUserId: string, action: string, target: string | null, detail: Record<string, unknown>): Promise<void> {
-  await db.insertInto('auditLog').values({ projectId, actorUserId, action, target, detail: JSON.stringify(detail) }).execute();
-}

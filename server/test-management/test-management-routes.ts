@@ -10,6 +10,7 @@ import { newDefectTestLinkSchema, newTestCaseSchema, testCaseChangesSchema } fro
 import type { AppDependencies } from '../app';
 import type { Actor } from '../defects/defect-service';
 import { AppError } from '../http/app-error';
+import { parseJson } from '../http/json-body';
 import { authorizeProject, type Principal, requirePrincipal } from '../http/authenticate';
 import { isUuid } from '../projects/project-service';
 import { releaseRanks } from '../releases/release-order';
@@ -47,12 +48,7 @@ async function readText(ctx: Context, limit: number): Promise<string> {
 
 async function readJson(ctx: Context): Promise<unknown> {
   if (ctx.request.type !== 'application/json') throw new AppError('unsupported_media_type', 'Send the body as application/json');
-  const text = await readText(ctx, maxJsonBytes);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new AppError('invalid_json', `The body is not valid JSON: ${(error as Error).message.slice(0, 200)}`);
-  }
+  return parseJson(await readText(ctx, maxJsonBytes));
 }
 
 function actorOf(ctx: Context): Actor {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { featureRouters } from '../../server/app';
+import { appRouters } from '../../server/app';
 import { startTestApp, type TestApp } from '../support/test-server';
 
 let app: TestApp;
@@ -14,7 +14,7 @@ describe('the route table', () => {
   // of the wrong shape and the dashboard crashed (the skipped triage browser test of issue 6).
   it('has no two routes for the same method and path, whatever their parameter names', () => {
     const owners = new Map<string, string[]>();
-    const routers = featureRouters(app.config, app.dependencies);
+    const routers = appRouters(app.config, app.dependencies);
     routers.forEach((router, index) => {
       for (const layer of router.stack) {
         const path = String(layer.path).replace(/:[A-Za-z]+/g, ':param');

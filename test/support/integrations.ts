@@ -5,6 +5,7 @@ import { attachReportToDefect, createDefect } from '../../server/defects/defect-
 import { createDestination } from '../../server/destinations/destination-repository';
 import { registerIntegrationJobHandlers } from '../../server/integrations/delivery-jobs';
 import { SecretBox } from '../../server/integrations/secret-box';
+import { createOutboundNetwork, type OutboundNetwork } from '../../server/integrations/outbound-network';
 import { createLogger } from '../../server/logger';
 import { JobWorker } from '../../server/outbox/job-queue';
 import { createProject } from '../../server/projects/project-service';
@@ -12,6 +13,8 @@ import { createProject } from '../../server/projects/project-service';
 export const testSecretKey = 'test-secret-key-test-secret-key-0123456789';
 export const testPublicUrl = 'https://bugloop.test';
 export const secretBox = new SecretBox(testSecretKey);
+/** The fake vendor servers listen on 127.0.0.1, so the tests allow private addresses explicitly. */
+export const testNetwork = createOutboundNetwork({ allowPrivateAddresses: true });
 
 /** A PNG-looking buffer with every byte value in it, so any re-encoding along the way shows. */
 export function screenshotBytes(size = 4096): Buffer {
@@ -112,13 +115,13 @@ export async function seedDefect(
 
 /** Stores a destination through the real repository (secrets encrypted). */
 export async function addDestination(db: Kysely<Database>, projectId: string, input: Record<string, unknown>) {
-  return createDestination(db, secretBox, projectId, input);
+  return createDestination(db, secretBox, projectId, input, testNetwork);
 }
 
-/** A worker with the integration handlers only; no backoff, so retries run at once in `drain()`. */
-export function integrationWorker(db: Kysely<Database>): JobWorker {
+/** A worker with the integration handlers only; no backoff, so retries run at once in `drain()`. `network` defaults to allowing the local fakes. */
+export function integrationWorker(db: Kysely<Database>, network: OutboundNetwork = testNetwork): JobWorker {
   const worker = new JobWorker(db, createLogger('silent'), { concurrency: 1, pollIntervalMs: 20, backoffMs: () => 0 });
-  registerIntegrationJobHandlers(worker, { secretKey: testSecretKey, publicUrl: testPublicUrl });
+  registerIntegrationJobHandlers(worker, { secretKey: testSecretKey, publicUrl: testPublicUrl, network });
   return worker;
 }
 

@@ -33,6 +33,8 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
     LOG_LEVEL: 'silent',
     PORT: '0',
     JOB_CONCURRENCY: '2',
+    // The fake vendor servers listen on 127.0.0.1; tests of the default policy pass 'false'.
+    ALLOW_PRIVATE_DESTINATION_ADDRESSES: 'true',
     ...environment,
   });
   const database = options.database ?? (await createTestDatabase());
