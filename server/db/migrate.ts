@@ -7,11 +7,8 @@ import * as requirements from './migrations/20261122_0300_requirements';
 import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
 import * as defectStates from './migrations/20261122_0500_defect_states';
 import * as defectImpact from './migrations/20261122_0200_defect_impact';
-<<<<<<< HEAD
 import * as dedupEmbeddings from './migrations/20261201_1000_dedup_embeddings';
-=======
 import * as auditLog from './migrations/20261201_1300_audit_log';
->>>>>>> feature/security
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -24,11 +21,8 @@ const migrations: Record<string, Migration> = {
   '20261122_0400_integration_delivery': integrationDelivery,
   '20261122_0500_defect_states': defectStates,
   '20261122_0200_defect_impact': defectImpact,
-<<<<<<< HEAD
   '20261201_1000_dedup_embeddings': dedupEmbeddings,
-=======
   '20261201_1300_audit_log': auditLog,
->>>>>>> feature/security
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

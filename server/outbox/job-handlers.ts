@@ -14,23 +14,14 @@ import { createOutboundNetwork } from '../integrations/outbound-network';
  */
 export async function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): Promise<void> {
   const aiEnabled = aiConfigured(config);
-<<<<<<< HEAD
   const client = aiEnabled ? createOpenAiClient(config) : undefined;
   const embeddingModel = aiEnabled ? config.openai.embeddingModel : undefined;
   jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled, embeddings: Boolean(embeddingModel) }));
   if (client) jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
   await registerDedupJobHandlers(jobs, dependencies.database.db, dependencies.logger, client && embeddingModel ? { client, model: embeddingModel } : undefined);
-  registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
-=======
-  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled }));
-  if (aiEnabled) {
-    const client = createOpenAiClient(config);
-    jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
-  }
   registerIntegrationJobHandlers(jobs, {
     secretKey: config.secretKey,
     publicUrl: config.publicUrl,
     network: createOutboundNetwork({ allowPrivateAddresses: config.allowPrivateDestinationAddresses }),
   });
->>>>>>> feature/security
 }
