@@ -8,7 +8,7 @@ import { enqueueDelivery } from '../../server/integrations/delivery-queue';
 import { applyStatusChange } from '../../server/integrations/status-sync';
 import { onReportAddedToDefect } from '../../server/routing/route-defect';
 import { createTestDatabase } from '../support/test-database';
-import { addDestination, addReport, integrationWorker, makeJobsDue, secretBox, seedDefect, testPublicUrl } from '../support/integrations';
+import { addDestination, addReport, integrationWorker, makeJobsDue, secretBox, seedDefect, testDeliveryContext, testPublicUrl } from '../support/integrations';
 import { validateAdf } from './fakes/adf-validator';
 import { createFakeJira } from './fakes/fake-jira';
 import { jsonOf } from './fakes/fake-server';
@@ -118,7 +118,7 @@ describe('Jira through jira.js Version3Client', () => {
     await deliver(destination, defectId);
     const { settings } = settingsOf(secretBox, destination);
     const content = await loadTicketContent(database.db, defectId, testPublicUrl);
-    await jiraDestination.linkBack!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, content, { publicUrl: testPublicUrl, timeoutMs: 2000 });
+    await jiraDestination.linkBack!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, content, testDeliveryContext());
     expect(jira.issues[0].remoteLinks).toHaveLength(1);
     expect(jira.issues[0].remoteLinks[0]).toMatchObject({ globalId: jiraGlobalId({ defectId }), object: { url: `${testPublicUrl}/p/${content.projectId}/defects/${defectId}` } });
     expect(jira.server.calls('POST', /\/remotelink$/)).toHaveLength(2);
@@ -183,7 +183,7 @@ describe('Jira through jira.js Version3Client', () => {
     const { destination, defectId } = await setup();
     await deliver(destination, defectId);
     const { settings } = settingsOf(secretBox, destination);
-    await jiraDestination.addComment!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, '2 new reports since it was resolved, last on 1.4.2.', { publicUrl: testPublicUrl, timeoutMs: 2000 });
+    await jiraDestination.addComment!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, '2 new reports since it was resolved, last on 1.4.2.', testDeliveryContext());
     expect(jira.issues[0].comments).toHaveLength(1);
     expect(validateAdf(jira.issues[0].comments[0].body)).toEqual([]);
   });
