@@ -275,6 +275,15 @@ export async function waitForQueueToDrain(db: Kysely<Database>, projectId: strin
   }
 }
 
+/** Polls `condition` every 250 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** Makes pending jobs due now, so a test need not sit out long backoffs once the fault is over. */
 export async function makeProjectJobsDue(db: Kysely<Database>, projectId: string): Promise<void> {
   await db.updateTable('jobs').set({ runAt: new Date() }).where('projectId', '=', projectId).where('state', '=', 'pending').execute();
