@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
+import { expect } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../server/db/database';
 import type { Database } from '../../server/db/schema';
 import { migrateToLatest } from '../../server/db/migrate';
@@ -270,7 +271,23 @@ export async function waitForQueueToDrain(db: Kysely<Database>, projectId: strin
       .where('state', 'in', ['pending', 'running'])
       .executeTakeFirstOrThrow();
     if (Number(open.count) === 0) return;
-    if (Date.now() > deadline) throw new Error(`the job queue did not drain within ${timeoutMs} ms: ${open.count} open`);
+    if (Date.now() > deadline) {
+      const detail = await db
+        .selectFrom('jobs')
+        .select([
+          sql<string>`kind || ' ' || state`.as('group'),
+          (eb) => eb.fn.countAll<string>().as('count'),
+          sql<string>`max(total_attempts)`.as('maxAttempts'),
+          sql<string>`min(run_at)::text`.as('firstRunAt'),
+          sql<string>`min(locked_at)::text`.as('oldestLock'),
+          sql<string>`left(max(last_error), 160)`.as('lastError'),
+        ])
+        .where('projectId', '=', projectId)
+        .where('state', 'in', ['pending', 'running'])
+        .groupBy(['kind', 'state'])
+        .execute();
+      throw new Error(`the job queue did not drain within ${timeoutMs} ms (now ${new Date().toISOString()}): ${open.count} open\n${detail.map((row) => JSON.stringify(row)).join('\n')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
@@ -364,4 +381,49 @@ export function repeated<T>(values: T[]): T[] {
 /** "12 ms" style figure for logs. */
 export function elapsed(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The end of every fault test with destinations: for each defect of the project, one Jira issue
+ * (found by its label), one Linear issue, one remote link / link back each, the screenshot at most
+ * once, one Slack message (each delivery id once), one processed webhook, two ticket rows.
+ * Returns the figures for the log.
+ */
+export async function expectEachDeliveredOnce(db: Kysely<Database>, projectId: string, vendors: FakeVendors) {
+  const { jira, linear, slack, webhook } = vendors;
+  const defects = await db.selectFrom('defects').select('id').where('projectId', '=', projectId).execute();
+  const withScreenshot = await db
+    .selectFrom('defects')
+    .select('defects.id')
+    .where('defects.projectId', '=', projectId)
+    .where(sql<boolean>`exists (select 1 from reports r join report_attachments a on a.report_id = r.id where r.defect_id = defects.id and a.kind = 'screenshot')`)
+    .execute();
+  const count = defects.length;
+  const markers = new Set(defects.map((defect) => `bugloop-${defect.id}`));
+
+  // Jira: one issue per defect, found by its label; one remote link each; a screenshot at most once.
+  expect(jira.issues).toHaveLength(count);
+  expect(new Set(jira.issues.map((issue) => issue.fields.labels.find((label) => markers.has(label))))).toEqual(markers);
+  expect(jira.issues.filter((issue) => issue.remoteLinks.length !== 1)).toEqual([]);
+  expect(jira.issues.filter((issue) => issue.attachments.length > 1)).toEqual([]);
+  expect(jira.issues.reduce((total, issue) => total + issue.attachments.length, 0)).toBe(withScreenshot.length);
+
+  // Linear: one issue per defect (Bugloop chose its id), one link back, a screenshot at most once.
+  expect(linear.issues).toHaveLength(count);
+  expect(linear.issues.filter((issue) => issue.attachments.filter((attachment) => attachment.title !== 'Screenshot').length !== 1)).toEqual([]);
+  expect(linear.issues.reduce((total, issue) => total + issue.attachments.filter((attachment) => attachment.title === 'Screenshot').length, 0)).toBe(withScreenshot.length);
+
+  // Slack: one message per defect, each delivery id once; a screenshot at most once per thread.
+  expect(slack.messages).toHaveLength(count);
+  expect(repeated(slack.messages.map((message) => message.metadata?.event_payload.delivery_id))).toEqual([]);
+  expect(repeated(slack.fileShares.map((share) => share.threadTs))).toEqual([]);
+
+  // Webhook: repeats may arrive (that is what the key is for); each delivery is processed once.
+  const hook = '/hooks/bugloop';
+  expect(webhook.processed.filter((request) => request.path === hook)).toHaveLength(count);
+  expect(new Set(webhook.server.calls('POST', /^\/hooks\/bugloop$/).map((request) => request.headers['idempotency-key'])).size).toBe(count);
+
+  const tickets = await db.selectFrom('externalTickets').innerJoin('defects', 'defects.id', 'externalTickets.defectId').select('externalTickets.id').where('defects.projectId', '=', projectId).execute();
+  expect(tickets).toHaveLength(2 * count);
+  return { defects: count, withScreenshot: withScreenshot.length };
 }
