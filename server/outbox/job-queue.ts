@@ -236,7 +236,7 @@ export class JobWorker {
         await handler(job, trx);
         const finished = await trx
           .updateTable('jobs')
-          .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lockedBy: null, lastError: null })
+          .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lastError: null }) // locked_by stays: who did it
           .where('id', '=', job.id)
           .where('lockedBy', '=', this.workerId)
           .executeTakeFirst();
