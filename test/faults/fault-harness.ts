@@ -55,6 +55,8 @@ export function serverEnvironment(databaseUrl: string, overrides: Record<string,
     JOB_CONCURRENCY: '4',
     // Orphans of a killed process are taken over after this long; live workers renew their leases.
     JOB_LEASE_MS: '2000',
+    // The fake vendors listen on 127.0.0.1, which the SSRF guard refuses by default.
+    ALLOW_PRIVATE_DESTINATION_ADDRESSES: 'true',
     ...overrides,
   };
   return environment;
