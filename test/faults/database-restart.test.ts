@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
-import { freePort, skipWithoutPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
+import { freePort, skipWithoutPostgresBinaries, type PrivatePostgres } from '../support/private-postgres';
 import {
   createFaultProject,
   elapsed,
   makeReports,
-  openFaultDatabase,
   reportCounts,
   serverEnvironment,
+  startFaultEnvironment,
   startServerProcess,
+  stopFaultEnvironment,
   storedClientIds,
   waitForQueueToDrain,
   WidgetLikeClients,
@@ -36,16 +37,10 @@ describe.skipIf(skip)('PostgreSQL restarted in the middle of load', () => {
   let project: Awaited<ReturnType<typeof createFaultProject>>;
 
   beforeAll(async () => {
-    postgres = await startPrivatePostgres();
-    database = await openFaultDatabase(postgres.url);
-    project = await createFaultProject(database.db);
+    ({ postgres, database, project } = await startFaultEnvironment());
     server = await startServerProcess(serverEnvironment(postgres.url), await freePort());
   });
-  afterAll(async () => {
-    await server?.kill('SIGTERM');
-    await database?.close();
-    postgres?.destroy();
-  });
+  afterAll(() => stopFaultEnvironment({ postgres, database }, [server]));
 
   it('answers 503 database_unavailable while it is down, never hangs, reconnects by itself and loses nothing', async () => {
     const started = Date.now();

@@ -4,17 +4,17 @@ import { createApiToken } from '../../server/auth/api-token-service';
 import type { DatabaseHandle } from '../../server/db/database';
 import { createRule } from '../../server/routing/routing-rules';
 import { addDestination } from '../support/integrations';
-import { freePort, skipWithoutPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
+import { freePort, skipWithoutPostgresBinaries, type PrivatePostgres } from '../support/private-postgres';
 import {
   createFaultProject,
   elapsed,
   expectEachDeliveredOnce,
   makeReports,
-  openFaultDatabase,
   reportCounts,
   serverEnvironment,
-  startFakeVendors,
+  startFaultEnvironment,
   startServerProcess,
+  stopFaultEnvironment,
   waitFor,
   waitForQueueToDrain,
   WidgetLikeClients,
@@ -42,10 +42,7 @@ describe.skipIf(skip)('every destination down for a while, then back', () => {
   let fragileDestinationId: string;
 
   beforeAll(async () => {
-    postgres = await startPrivatePostgres();
-    database = await openFaultDatabase(postgres.url);
-    project = await createFaultProject(database.db);
-    vendors = await startFakeVendors({ jiraSearchLagMs: 300 });
+    ({ postgres, database, project, vendors } = await startFaultEnvironment({ vendors: { jiraSearchLagMs: 300 } }));
     await vendors.configure(database.db, project.id, { maxAttempts: 12, timeoutMs: 1500, jiraSearchLagSeconds: 1 });
     const fragile = await addDestination(database.db, project.id, {
       kind: 'webhook',
@@ -60,12 +57,7 @@ describe.skipIf(skip)('every destination down for a while, then back', () => {
     token = (await createApiToken(database.db, { projectId: project.id, name: 'fault test', scopes: ['defects:read', 'defects:write'] })).token;
     server = await startServerProcess(serverEnvironment(postgres.url), await freePort());
   });
-  afterAll(async () => {
-    await server?.kill('SIGTERM');
-    await vendors?.close();
-    await database?.close();
-    postgres?.destroy();
-  });
+  afterAll(() => stopFaultEnvironment({ postgres, database, vendors }, [server]));
 
   it('delivers the backlog once they are back: each ticket, message and webhook exactly once; dead letters retried deliver once', async () => {
     const started = Date.now();

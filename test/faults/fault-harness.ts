@@ -13,7 +13,7 @@ import { createProject } from '../../server/projects/project-service';
 import { createRule } from '../../server/routing/routing-rules';
 import { addDestination, testPublicUrl, testSecretKey } from '../support/integrations';
 import { makePng } from '../support/images';
-import { freePort } from '../support/private-postgres';
+import { freePort, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
 import { createFakeJira } from '../contract/fakes/fake-jira';
 import { createFakeLinear } from '../contract/fakes/fake-linear';
 import { createFakeSlack } from '../contract/fakes/fake-slack';
@@ -428,4 +428,29 @@ export async function expectEachDeliveredOnce(db: Kysely<Database>, projectId: s
   const tickets = await db.selectFrom('externalTickets').innerJoin('defects', 'defects.id', 'externalTickets.defectId').select('externalTickets.id').where('defects.projectId', '=', projectId).execute();
   expect(tickets).toHaveLength(2 * count);
   return { defects: count, withScreenshot: withScreenshot.length };
+}
+
+export interface FaultEnvironment {
+  postgres: PrivatePostgres;
+  database: DatabaseHandle;
+  project: Awaited<ReturnType<typeof createFaultProject>>;
+  /** Present when asked for: the fake Jira, Linear, Slack and webhook receiver. */
+  vendors: FakeVendors;
+}
+
+/** A private cluster, the migrated database, a project and (optionally) the fake vendors. */
+export async function startFaultEnvironment(options: { vendors?: { jiraSearchLagMs?: number } } = {}): Promise<FaultEnvironment> {
+  const postgres = await startPrivatePostgres();
+  const database = await openFaultDatabase(postgres.url);
+  const project = await createFaultProject(database.db);
+  const vendors = options.vendors ? await startFakeVendors(options.vendors) : (undefined as unknown as FakeVendors);
+  return { postgres, database, project, vendors };
+}
+
+/** Stops the servers (SIGTERM), the fakes, the database handle and the cluster, whatever got started. */
+export async function stopFaultEnvironment(environment: Partial<FaultEnvironment> | undefined, servers: (ServerProcess | undefined)[]): Promise<void> {
+  await Promise.all(servers.map((server) => server?.kill('SIGTERM')));
+  await environment?.vendors?.close();
+  await environment?.database?.close();
+  environment?.postgres?.destroy();
 }

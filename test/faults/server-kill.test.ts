@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
-import { freePort, skipWithoutPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
+import { freePort, skipWithoutPostgresBinaries, type PrivatePostgres } from '../support/private-postgres';
 import {
   createFaultProject,
   elapsed,
   expectEachDeliveredOnce,
   makeReports,
-  openFaultDatabase,
   reportCounts,
   serverEnvironment,
-  startFakeVendors,
+  startFaultEnvironment,
   startServerProcess,
+  stopFaultEnvironment,
   storedClientIds,
   waitForQueueToDrain,
   WidgetLikeClients,
@@ -37,21 +37,13 @@ describe.skipIf(skip)('the server killed with SIGKILL under load', () => {
   let environment: Record<string, string>;
 
   beforeAll(async () => {
-    postgres = await startPrivatePostgres();
-    database = await openFaultDatabase(postgres.url);
-    project = await createFaultProject(database.db);
-    vendors = await startFakeVendors({ jiraSearchLagMs: 300 });
+    ({ postgres, database, project, vendors } = await startFaultEnvironment({ vendors: { jiraSearchLagMs: 300 } }));
     await vendors.configure(database.db, project.id, { timeoutMs: 3000, jiraSearchLagSeconds: 1 });
     port = await freePort();
     environment = serverEnvironment(postgres.url);
     server = await startServerProcess(environment, port);
   });
-  afterAll(async () => {
-    await server?.kill('SIGTERM');
-    await vendors?.close();
-    await database?.close();
-    postgres?.destroy();
-  });
+  afterAll(() => stopFaultEnvironment({ postgres, database, vendors }, [server]));
 
   it('loses nothing and does nothing twice: sent = stored = processed, each ticket and message once', async () => {
     const started = Date.now();

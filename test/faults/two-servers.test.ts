@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
-import { freePort, skipWithoutPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres';
+import { freePort, skipWithoutPostgresBinaries, type PrivatePostgres } from '../support/private-postgres';
 import {
   createFaultProject,
   elapsed,
   expectEachDeliveredOnce,
   makeReports,
-  openFaultDatabase,
   repeated,
   reportCounts,
   serverEnvironment,
-  startFakeVendors,
+  startFaultEnvironment,
   startServerProcess,
+  stopFaultEnvironment,
   waitForQueueToDrain,
   WidgetLikeClients,
   type FakeVendors,
@@ -37,10 +37,7 @@ describe.skipIf(skip)('two server processes sharing one database', () => {
   let project: Awaited<ReturnType<typeof createFaultProject>>;
 
   beforeAll(async () => {
-    postgres = await startPrivatePostgres();
-    database = await openFaultDatabase(postgres.url);
-    project = await createFaultProject(database.db);
-    vendors = await startFakeVendors();
+    ({ postgres, database, project, vendors } = await startFaultEnvironment({ vendors: {} }));
     await vendors.configure(database.db, project.id, { timeoutMs: 8000 });
     // Slow but successful answers: these posts take longer than a lease.
     vendors.slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'slow-after-success', delayMs: 4000 }, 12);
@@ -51,12 +48,7 @@ describe.skipIf(skip)('two server processes sharing one database', () => {
       startServerProcess(serverEnvironment(postgres.url, environment), await freePort()),
     ]);
   });
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.kill('SIGTERM')));
-    await vendors?.close();
-    await database?.close();
-    postgres?.destroy();
-  });
+  afterAll(() => stopFaultEnvironment({ postgres, database, vendors }, servers));
 
   it('processes no job twice: each report once, each side effect once', async () => {
     const started = Date.now();
