@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { reportFeatures } from '../server/dedup/duplicate-index';
+import type { ReportFeatures } from '../server/dedup/duplicate-score';
 
 /** One line of a duplicate-benchmark file (format: ../shared/data/dedup/README.md). */
 export interface BenchmarkRecord {
@@ -39,4 +41,18 @@ export function readBenchmarkFile(file: string, limit?: number): BenchmarkRecord
 export function productRoute(product: string): string | null {
   const slug = product.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   return slug ? `/${slug}` : null;
+}
+
+/** A record as the engine reads it: product as the route, JIRA components as the component. */
+export function benchmarkFeatures(record: BenchmarkRecord): ReportFeatures {
+  return reportFeatures({
+    title: record.title,
+    description: record.description,
+    receivedAt: new Date(record.created),
+    route: productRoute(record.product),
+    component: record.component,
+    releaseId: null,
+    errorSignature: null,
+    requestSignature: null,
+  });
 }

@@ -5,8 +5,7 @@
  * `defaultWeights`; run: npx tsx bench/dedup-tune.ts --data ../shared/data/dedup/dev.jsonl
  */
 import { parseArgs } from 'node:util';
-import { readBenchmarkFile, productRoute } from './dedup-data';
-import { textTerms, termFrequencies } from '../server/dedup/text-terms';
+import { benchmarkFeatures, readBenchmarkFile } from './dedup-data';
 import {
   type CorpusStatistics,
   type ReportFeatures,
@@ -36,16 +35,7 @@ const retrieveCount = Number(values.retrieve);
 const queryTermCount = Number(values['query-terms']);
 const perTerm = Number(values['per-term']);
 
-const features: ReportFeatures[] = records.map((record) => ({
-  titleTerms: termFrequencies(textTerms(record.title)),
-  bodyTerms: termFrequencies(textTerms(record.description)),
-  receivedAt: new Date(record.created),
-  route: productRoute(record.product),
-  component: record.component,
-  releaseId: null,
-  errorSignature: null,
-  requestSignature: null,
-}));
+const features: ReportFeatures[] = records.map(benchmarkFeatures);
 const groupOf = records.map((record) => record.dup_of ?? record.id);
 
 const documentFrequency = new Map<string, number>();

@@ -6,7 +6,18 @@
  * per-channel difference, share of pixels differing by more than 32), leaving out the regions
  * the widget blacks out on purpose and images no in-page engine can read.
  *
- * BENCH_ENGINES=modern-screenshot,html2canvas-pro chooses the engines; BENCH_FIXTURES the pages.
+ * Wall-clock times depend on what else the machine runs, so it also prints figures that do not:
+ * the page's main-thread CPU time from `open()` until the picture is ready (CDP
+ * `Performance.getMetrics` ThreadTime; it includes opening the dialog, about 60 ms), the elements
+ * cloned (kept whole + emptied shells) and, for modern-screenshot, the computed-style properties
+ * read per element.
+ *
+ * Last, the loader's own cost at page load: over the same fresh loads, the longest time a script
+ * of widget.js ran inside a long animation frame (the `long-animation-frame` entries' `scripts`,
+ * which name their source; frames under 50 ms are not reported, so "none" means no long task).
+ *
+ * BENCH_ENGINES=modern-screenshot,html2canvas-pro chooses the engines; BENCH_FIXTURES the pages;
+ * BENCH_LOADER_ONLY=1 measures the loader alone.
  */
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +34,9 @@ interface Sample {
   ok: boolean;
   error?: string;
   durationMs?: number;
+  cpuMs?: number;
+  elementsCloned?: number;
+  properties?: number;
   longestTaskMs?: number;
   meanDifference?: number;
   shareOver32?: number;
@@ -63,6 +77,10 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       return boxes;
     });
     const reference = await page.screenshot({ type: 'png' });
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' } as never);
+    const threadTime = async () => ((await cdp.send('Performance.getMetrics')).metrics.find((metric) => metric.name === 'ThreadTime')?.value ?? NaN) * 1000;
+    const cpuBefore = await threadTime();
     await page.evaluate(() => (window as unknown as { Bugloop: { open(): void } }).Bugloop.open());
     const state = await page.waitForFunction(
       () => {
@@ -73,6 +91,7 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       undefined,
       { timeout: 30_000, polling: 50 },
     );
+    const cpuMs = (await threadTime()) - cpuBefore;
     if ((await state.jsonValue()) === 'failed') return { ok: false, error: 'capture failed' };
     // The dialog draws the capture into its canvas in an effect: let two frames pass first.
     const value = await page.evaluate(async () => {
@@ -82,7 +101,7 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       const tasks = (window as unknown as { __bugloopLongTasks: Array<[number, number]> }).__bugloopLongTasks;
       const end = measure.startTime + measure.duration;
       const during = tasks.filter(([start, duration]) => start < end && start + duration > measure.startTime).map(([, duration]) => duration);
-      return { durationMs: measure.duration, detail: measure.detail as { unreadableImages: number }, longestTaskMs: during.length ? Math.max(...during) : 0, image: canvas.toDataURL('image/png') };
+      return { durationMs: measure.duration, detail: measure.detail as { unreadableImages: number; kept?: number; hollowed?: number; properties?: number }, longestTaskMs: during.length ? Math.max(...during) : 0, image: canvas.toDataURL('image/png') };
     });
     const fidelity = await comparePage.evaluate(
       async ({ referenceBase64, captured, excluded }) => {
@@ -120,7 +139,8 @@ async function measureOnce(browser: Browser, servers: WidgetServers, fixture: Fi
       { referenceBase64: reference.toString('base64'), captured: value.image, excluded },
     );
     if ('error' in fidelity) return { ok: false, error: fidelity.error };
-    return { ok: true, durationMs: value.durationMs, longestTaskMs: value.longestTaskMs, unreadableImages: value.detail?.unreadableImages, ...fidelity };
+    const { unreadableImages, kept, hollowed, properties } = value.detail ?? {};
+    return { ok: true, durationMs: value.durationMs, cpuMs, longestTaskMs: value.longestTaskMs, unreadableImages, elementsCloned: kept === undefined ? undefined : kept + (hollowed ?? 0), properties, ...fidelity };
   } catch (error) {
     return { ok: false, error: String(error).split('\n')[0] };
   } finally {
@@ -133,6 +153,27 @@ const longest = (samples: Sample[]) => {
   const value = Math.max(0, ...samples.map((sample) => sample.longestTaskMs!));
   return value ? `${value.toFixed(0)} ms` : '<50 ms';
 };
+
+const longFrameObserver = `
+  window.__bugloopLongFrames = [];
+  try { new PerformanceObserver((list) => { for (const entry of list.getEntries()) for (const script of entry.scripts || []) window.__bugloopLongFrames.push([script.sourceURL || script.invoker || '', script.duration]); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}
+`;
+
+/** The longest widget.js script inside a long animation frame during one fresh load (0: none). */
+async function loaderAtLoad(browser: Browser, servers: WidgetServers, fixture: FixturePage): Promise<number> {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  try {
+    const page = await context.newPage();
+    await page.addInitScript({ content: nameHelper + longFrameObserver });
+    await page.goto(servers.pageUrl(fixture), { waitUntil: 'load' });
+    await page.locator('[data-bugloop] button.launcher').waitFor();
+    await page.waitForTimeout(300);
+    const frames = await page.evaluate(() => (window as unknown as { __bugloopLongFrames: Array<[string, number]> }).__bugloopLongFrames);
+    return Math.max(0, ...frames.filter(([source]) => source.includes('/widget.js')).map(([, duration]) => duration));
+  } finally {
+    await context.close();
+  }
+}
 
 async function main(): Promise<void> {
   const withinBudget = printSizes();
@@ -149,9 +190,10 @@ async function main(): Promise<void> {
   await comparePage.evaluate(nameHelper);
   console.log(`\ncapture in headless Chromium ${browser.version()}, ${viewport.width}x${viewport.height}, ${runs} fresh loads per fixture and engine; ${os.cpus().length} CPUs, load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
   console.log(
-    `${'fixture'.padEnd(20)} ${'engine'.padEnd(18)} ${'ok'.padStart(5)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'longest task'.padStart(13)} ${'mean diff'.padStart(10)} ${'px >32'.padStart(8)} ${'unreadable'.padStart(10)}`,
+    `${'fixture'.padEnd(20)} ${'engine'.padEnd(18)} ${'ok'.padStart(5)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'longest task'.padStart(13)} ${'CPU median'.padStart(11)} ${'cloned'.padStart(7)} ${'props'.padStart(6)} ${'mean diff'.padStart(10)} ${'px >32'.padStart(8)} ${'unreadable'.padStart(10)}`,
   );
   try {
+    if (process.env.BENCH_LOADER_ONLY) engines.length = 0;
     for (const engine of engines) {
       for (const fixture of fixtures) {
         const samples: Sample[] = [];
@@ -160,10 +202,17 @@ async function main(): Promise<void> {
         const durations = good.map((sample) => sample.durationMs!);
         const mean = (values: number[]) => values.reduce((total, value) => total + value, 0) / Math.max(1, values.length);
         console.log(
-          `${fixture.padEnd(20)} ${engine.padEnd(18)} ${`${good.length}/${samples.length}`.padStart(5)} ${`${percentile(durations, 0.5).toFixed(0)} ms`.padStart(8)} ${`${percentile(durations, 0.95).toFixed(0)} ms`.padStart(8)} ${longest(good).padStart(13)} ${mean(good.map((sample) => sample.meanDifference!)).toFixed(2).padStart(10)} ${`${(mean(good.map((sample) => sample.shareOver32!)) * 100).toFixed(2)}%`.padStart(8)} ${String(good[0]?.unreadableImages ?? '-').padStart(10)}`,
+          `${fixture.padEnd(20)} ${engine.padEnd(18)} ${`${good.length}/${samples.length}`.padStart(5)} ${`${percentile(durations, 0.5).toFixed(0)} ms`.padStart(8)} ${`${percentile(durations, 0.95).toFixed(0)} ms`.padStart(8)} ${longest(good).padStart(13)} ${`${percentile(good.map((sample) => sample.cpuMs!), 0.5).toFixed(0)} ms`.padStart(11)} ${String(good[0]?.elementsCloned ?? '-').padStart(7)} ${String((engine === 'modern-screenshot' && good[0]?.properties) || '-').padStart(6)} ${mean(good.map((sample) => sample.meanDifference!)).toFixed(2).padStart(10)} ${`${(mean(good.map((sample) => sample.shareOver32!)) * 100).toFixed(2)}%`.padStart(8)} ${String(good[0]?.unreadableImages ?? '-').padStart(10)}`,
         );
         for (const failure of samples.filter((sample) => !sample.ok).slice(0, 2)) console.log(`    failed: ${failure.error}`);
       }
+    }
+    console.log(`\nloader at page load: longest widget.js script inside a long animation frame (≥ 50 ms frames), ${runs} fresh loads each`);
+    for (const fixture of fixtures) {
+      const durations: number[] = [];
+      for (let run = 0; run < runs; run++) durations.push(await loaderAtLoad(browser, servers, fixture));
+      const worst = Math.max(...durations);
+      console.log(`${fixture.padEnd(20)} ${worst ? `${worst.toFixed(0)} ms (in ${durations.filter(Boolean).length}/${runs} loads)` : 'none'}`);
     }
     console.log(`load average at the end: ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
   } finally {

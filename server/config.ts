@@ -49,7 +49,7 @@ export interface Config {
   readonly publicUrl: string;
   /** 32 bytes derived from SECRET_KEY; encrypts stored integration secrets. */
   readonly secretKey: string;
-  readonly openai: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined; readonly model: string; readonly embeddingModel: string };
+  readonly openai: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined; readonly model: string; /** Undefined when OPENAI_EMBEDDING_MODEL is "off": suggestions without embeddings. */ readonly embeddingModel: string | undefined };
   readonly logLevel: (typeof logLevels)[number];
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
   readonly databasePoolSize: number;
@@ -89,7 +89,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       apiKey: env.OPENAI_API_KEY,
       baseUrl: env.OPENAI_BASE_URL,
       model: env.OPENAI_MODEL,
-      embeddingModel: env.OPENAI_EMBEDDING_MODEL,
+      embeddingModel: env.OPENAI_EMBEDDING_MODEL === 'off' ? undefined : env.OPENAI_EMBEDDING_MODEL,
     }),
     logLevel: env.LOG_LEVEL,
     admin: Object.freeze({ email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }),

@@ -30,7 +30,7 @@ export async function startServer(config: Config, logger: Logger, options: { dat
   }
   const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: config.jobs.pollIntervalMs, leaseMs: config.jobs.leaseMs });
   const dependencies: AppDependencies = { database, logger, jobs };
-  registerJobHandlers(jobs, config, dependencies);
+  await registerJobHandlers(jobs, config, dependencies);
   const app = createApp(config, dependencies);
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 5_000;

@@ -188,3 +188,49 @@ export interface Release {
   id: string;
   version: string;
 }
+
+/**
+ * The inbox's query parameters (`GET …/defects` and the inbox page URL `/p/:projectId?…`). The
+ * metrics, readiness and test pages link to "the defects behind a figure" with these.
+ */
+export interface InboxQuery {
+  q?: string;
+  /** `open` (default), `all`, or a comma list of statuses. */
+  status?: string;
+  /** Comma list of severities; `none` = not set. */
+  severity?: string;
+  /** A component name, or `noComponent` for defects without one. */
+  component?: string;
+  /** Found-in release id. */
+  release?: string;
+  /** One origin or a comma list (`qa,ci`: found before release). */
+  origin?: string;
+  assignee?: string;
+  hasTicket?: 'true' | 'false';
+  coverageGap?: 'true' | 'false';
+  /** Reopened at least once (the reopen rate's numerator). */
+  reopened?: 'true' | 'false';
+  /** Creation and last resolution windows: a day (whole day in `tz`) or a date-time with a zone; both ends inclusive. */
+  createdFrom?: string;
+  createdTo?: string;
+  resolvedFrom?: string;
+  resolvedTo?: string;
+  /** IANA zone for the days above (default UTC). */
+  tz?: string;
+  /** Open-defect age bucket, a key of `inboxAgeBuckets`. */
+  age?: string;
+  sort?: string;
+  offset?: string;
+}
+
+/** The component filter value meaning "no component set" (in parentheses, so unlike any real component name). */
+export const noComponent = '(none)';
+
+/** Age buckets of open defects in days, [minDays, maxDays): the same edges as the metrics' `defectAge`. */
+export const inboxAgeBuckets = [
+  { key: '0-1', label: 'under 1 day', minDays: 0, maxDays: 1 },
+  { key: '1-7', label: '1–7 days', minDays: 1, maxDays: 7 },
+  { key: '7-30', label: '7–30 days', minDays: 7, maxDays: 30 },
+  { key: '30-90', label: '30–90 days', minDays: 30, maxDays: 90 },
+  { key: '90-', label: 'over 90 days', minDays: 90, maxDays: null },
+] as const;

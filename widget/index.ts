@@ -1,14 +1,14 @@
-import type { WidgetOptions, WidgetUser } from './options';
+import type { BugloopApi, WidgetOptions, WidgetUser } from './options';
 import type { DialogModule, TransportModule } from './runtime';
-import { createWidget, type BugloopApi } from './widget-core';
+import { createWidget } from './widget-core';
 
-export type { WidgetOptions, WidgetTexts, WidgetUser } from './options';
-export type { BugloopApi } from './widget-core';
+export type { BugloopApi, WidgetOptions, WidgetTexts, WidgetUser } from './options';
 
 /**
  * The module entry (`import { init } from 'bugloop/widget'`): the same widget as the script tag,
- * bundled by the host app, which then owns the lazy chunks. `server` is required here, since
- * there is no script URL to take it from.
+ * built to `dist/widget/widget-module.js` beside the lazy chunks it shares with the loader. Give
+ * `server` (the Bugloop server's URL) unless the page and the server share an origin: there is
+ * no script URL to take it from.
  */
 let instance: BugloopApi | undefined;
 const widget = () =>

@@ -4,8 +4,8 @@
  * `data-position`, `data-button-text`, `data-accent-color`, `data-theme`, `data-language`,
  * `data-release`, `data-environment`, `data-hide-button`, `data-nonce`, `data-server`, `data-screenshot`, `data-screenshot-engine`).
  *
- * This file holds only types and small pure helpers: the loader and the lazy chunks both import
- * it, so anything heavy here would be paid twice.
+ * This file holds only types: the loader and the lazy chunks both import it, so anything heavy
+ * here would be paid twice. The default texts live with the dialog (`dialog/texts.ts`).
  */
 
 /** Every text the user sees; pass some or all to translate. */
@@ -27,6 +27,14 @@ export interface WidgetTexts {
   pen: string;
   arrow: string;
   undo: string;
+  /** Read to screen-reader users on the drawing area: how to draw with the keyboard. */
+  drawingHelp: string;
+  /** `{x}` and `{y}` are replaced by percentages of the picture's width and height. */
+  crosshairAt: string;
+  markStarted: string;
+  markAdded: string;
+  markCancelled: string;
+  markUndone: string;
   whatWillBeSent: string;
   /** `{console}`, `{network}` and `{breadcrumbs}` are replaced by counts. */
   logSummary: string;
@@ -89,44 +97,27 @@ export interface WidgetOptions {
   beforeSend?: (report: Record<string, unknown>) => Record<string, unknown> | false;
 }
 
+/** The public API on `window.Bugloop` (the module entry exports the same functions). */
+export interface BugloopApi {
+  /** Starts the widget (once; later calls are ignored until `destroy()`). */
+  init(options: WidgetOptions): void;
+  /** Opens the report form. */
+  open(): void;
+  /** Closes the report form. */
+  close(): void;
+  /** Sets who the reporter is; their email prefills the form. */
+  identify(user: WidgetUser): void;
+  /** Adds custom metadata sent with every report (merged with earlier calls). */
+  setMetadata(metadata: Record<string, string | number | boolean | null>): void;
+  /** Removes the widget, its listeners, its patches and `window.Bugloop` from the page. */
+  destroy(): void;
+  /** The widget's version. */
+  version: string;
+}
+
 /** Who the reporter is, from `Bugloop.identify()`. */
 export interface WidgetUser {
   id?: string;
   email?: string;
   name?: string;
 }
-
-/** Default English texts. */
-export const defaultTexts: WidgetTexts = {
-  button: 'Report a bug',
-  title: 'Report a bug',
-  description: 'What happened?',
-  descriptionPlaceholder: 'Describe what went wrong',
-  expected: 'What did you expect?',
-  steps: 'Steps to reproduce (optional)',
-  email: 'Your email (optional)',
-  screenshot: 'Screenshot',
-  capturing: 'Capturing the page…',
-  captureFailed: 'The page could not be captured.',
-  captureScreen: 'Capture screen',
-  attachImage: 'Attach an image',
-  highlight: 'Highlight',
-  blackOut: 'Black out',
-  pen: 'Draw',
-  arrow: 'Arrow',
-  undo: 'Undo',
-  whatWillBeSent: 'What will be sent',
-  logSummary: '{console} console messages · {network} failed or slow requests · {breadcrumbs} clicks and page changes',
-  unreadableImages: '{count} image(s) from other sites could not be included.',
-  includeScreenshot: 'Screenshot',
-  includeLogs: 'Console and network logs',
-  send: 'Send report',
-  sending: 'Sending…',
-  cancel: 'Cancel',
-  close: 'Close',
-  thanks: 'Thank you! Your report was sent.',
-  reference: 'Reference',
-  queued: 'You seem to be offline. The report will be sent when the connection is back.',
-  failed: 'The report could not be sent.',
-  required: 'Please describe what happened.',
-};

@@ -1,5 +1,5 @@
 import type { Breadcrumb, ConsoleEntry, NetworkEntry } from '../shared/report-schema';
-import type { WidgetOptions, WidgetTexts, WidgetUser } from './options';
+import type { WidgetOptions, WidgetUser } from './options';
 
 /**
  * What the loader hands to the lazy chunks. Types only: a lazy chunk must never import a module
@@ -7,7 +7,6 @@ import type { WidgetOptions, WidgetTexts, WidgetUser } from './options';
  */
 export interface WidgetRuntime {
   options: WidgetOptions;
-  texts: WidgetTexts;
   /** Server base URL without a trailing slash. */
   serverUrl: string;
   version: string;

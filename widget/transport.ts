@@ -135,7 +135,13 @@ export function flushQueue(runtime: Pick<WidgetRuntime, 'fetch' | 'reportError' 
       if (outcome.kind === 'retry') continue;
       writeQueue(readQueue().filter((queued) => queued.report.id !== item.report.id));
       if (outcome.kind === 'rejected') runtime.reportError(Object.assign(new Error(outcome.message), { code: outcome.code, status: outcome.status }));
-      else runtime.options.onSent?.({ id: outcome.answer.clientId, reference: outcome.answer.reference });
+      else {
+        try {
+          runtime.options.onSent?.({ id: outcome.answer.clientId, reference: outcome.answer.reference });
+        } catch (error) {
+          runtime.reportError(error);
+        }
+      }
     }
   };
   flushing ??= (async () => {

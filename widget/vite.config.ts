@@ -22,12 +22,15 @@ function classicLoaderGuard(): Plugin {
       // A cross-origin classic script's import() resolves against about:blank, so chunk URLs are
       // made absolute from the script's own URL. The function wrapper also keeps the minified
       // top-level names out of the page's global scope.
-      const code = loader.code.replace(/import\((`\.\/[^`]+`)\)/g, 'import(new URL($1,bugloopBase).href)');
+      const code = loader.code.replace(/import\((([`"'])\.\/[^`"']+\2)\)/g, 'import(new URL($1,bugloopBase).href)');
       if (code === loader.code) this.error('no lazy chunk import found in widget.js');
       loader.code = `(function(bugloopBase){${code}\n})(document.currentScript&&document.currentScript.src||location.href);\n`;
     },
   };
 }
+
+// BUGLOOP_UNMINIFIED=1 keeps names readable, for CPU profiles of the capture.
+const minify = !process.env.BUGLOOP_UNMINIFIED;
 
 export default defineConfig({
   root: import.meta.dirname,
@@ -37,10 +40,10 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2020',
     modulePreload: false,
-    minify: true,
+    minify,
     // Library mode: Vite then adds no module-preload helper (it would live in the entry and make
     // every chunk import the loader).
     lib: { entry: 'loader.ts', formats: ['es'], fileName: () => 'widget.js' },
-    rollupOptions: { output: { chunkFileNames: '[name]-[hash].js', minify: true } },
+    rollupOptions: { output: { chunkFileNames: '[name]-[hash].js', minify } },
   },
 });

@@ -1,20 +1,11 @@
 import { startCollectors } from './collectors';
-import { defaultTexts, type WidgetOptions, type WidgetUser } from './options';
+import type { BugloopApi, WidgetOptions, WidgetUser } from './options';
+
+export type { BugloopApi } from './options';
 import type { DialogModule, RecordedLogs, TransportModule, WidgetRuntime } from './runtime';
 
 /** Bumped with every change to the widget's behaviour; sent as `client.widgetVersion`. */
 export const widgetVersion = '0.1.0';
-
-/** The public API on `window.Bugloop` (and the module exports). */
-export interface BugloopApi {
-  init(options: WidgetOptions): void;
-  open(): void;
-  close(): void;
-  identify(user: WidgetUser): void;
-  setMetadata(metadata: Record<string, string | number | boolean | null>): void;
-  destroy(): void;
-  version: string;
-}
 
 const buttonCss = `:host{all:initial}
 .launcher{position:fixed;z-index:2147483646;display:flex;align-items:center;gap:6px;padding:10px 14px;border:0;border-radius:999px;background:var(--bugloop-accent,#0f766e);color:#fff;font:600 14px/1 system-ui,sans-serif;box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer}
@@ -122,7 +113,6 @@ export function createWidget(environment: {
     };
     runtime = {
       options,
-      texts: { ...defaultTexts, ...options.texts },
       serverUrl: (options.server ?? environment.defaultServer).replace(/\/+$/, ''),
       version: widgetVersion,
       host,
@@ -160,7 +150,7 @@ export function createWidget(environment: {
           button.setAttribute('part', 'button');
           button.innerHTML =
             '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" aria-hidden="true"><path d="M8 2l1.9 1.9M16 2l-1.9 1.9M9 7.1V6a3 3 0 1 1 6 0v1.1M12 20c-3.3 0-6-2.7-6-6v-3a4 4 0 0 1 4-4h4a4 4 0 0 1 4 4v3c0 3.3-2.7 6-6 6zM12 20v-9M6.5 9C4.6 8.8 3 7.1 3 5M6 13H2M3 21c0-2.1 1.7-3.9 3.8-4M20.97 5c0 2.1-1.6 3.8-3.5 4M22 13h-4M17.2 17c2.1.1 3.8 1.9 3.8 4"/></svg>';
-          button.append(current.texts.button);
+          button.append(options.texts?.button ?? 'Report a bug');
           button.addEventListener('click', open);
           shadow.append(button);
         }

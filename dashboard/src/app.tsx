@@ -9,6 +9,7 @@ import { InboxPage } from './pages/inbox';
 import { SettingsPage } from './pages/settings';
 import { SignInPage } from './pages/sign-in';
 import { Link, matchPath, navigate, useLocation } from './router';
+import { QualityNavLinks, qualityPage } from './quality-routes';
 import { SessionContext, type Session } from './session';
 
 /** The dashboard shell: session, top bar with project switcher, pages by path, `?` help. */
@@ -70,6 +71,7 @@ export function App() {
 
   let page;
   let params: Record<string, string> | undefined;
+  let quality;
   if (me.projects.length === 0) {
     page = (
       <EmptyState title="You are not in any project yet">
@@ -87,6 +89,8 @@ export function App() {
     page = <DefectPage projectId={params.projectId} defectKey={params.defectKey} />;
   } else if ((params = matchPath('/p/:projectId/settings', location.path))) {
     page = <SettingsPage projectId={params.projectId} />;
+  } else if ((quality = qualityPage(location.path, location.search))) {
+    page = quality;
   } else {
     page = <EmptyState title="Page not found">Go back to the <Link href={`/p/${current.id}`}>inbox</Link>.</EmptyState>;
   }
@@ -117,6 +121,7 @@ export function App() {
             <Link href={`/p/${current.id}`} class={matchPath('/p/:projectId', location.path) ? 'active' : ''}>
               Inbox
             </Link>
+            <QualityNavLinks projectId={current.id} path={location.path} />
             <Link href={`/p/${current.id}/settings`} class={location.path.endsWith('/settings') ? 'active' : ''}>
               Settings
             </Link>

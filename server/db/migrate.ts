@@ -7,6 +7,7 @@ import * as requirements from './migrations/20261122_0300_requirements';
 import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
 import * as defectStates from './migrations/20261122_0500_defect_states';
 import * as defectImpact from './migrations/20261122_0200_defect_impact';
+import * as dedupEmbeddings from './migrations/20261201_1000_dedup_embeddings';
 import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts';
 
 /**
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '20261122_0400_integration_delivery': integrationDelivery,
   '20261122_0500_defect_states': defectStates,
   '20261122_0200_defect_impact': defectImpact,
+  '20261201_1000_dedup_embeddings': dedupEmbeddings,
   '20261201_1400_job_total_attempts': jobTotalAttempts,
 };
 

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Database, ReportRow } from '../db/schema';
 import { attachReportToDefect, createDefect, systemActor } from '../defects/defect-service';
 import { findSimilarReports, indexReport, reportFeatures, type RetrievalLimits, type ScoredReport } from './duplicate-index';
-import { type AutoMergePolicy, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
+import { type AutoMergePolicy, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
 
 /** One candidate defect for a report, with the score and the signals behind it. */
 export interface DuplicateCandidate {
@@ -60,6 +60,22 @@ export function reportTitle(report: Pick<ReportRow, 'title' | 'enrichment' | 'de
   return report.title?.trim() || drafted?.trim() || report.description.slice(0, 120);
 }
 
+/** The engine's view of a stored report: its title as known, its text, structure and embedding. */
+export function reportRowFeatures(report: ReportRow, embedding: readonly number[] | null = report.embedding): ReportFeatures {
+  return reportFeatures({
+    title: reportTitle(report),
+    description: report.description,
+    expected: report.expected,
+    receivedAt: report.receivedAt,
+    route: report.route,
+    component: report.component,
+    releaseId: report.releaseId,
+    errorSignature: report.errorSignature,
+    requestSignature: report.requestSignature,
+    embedding,
+  });
+}
+
 /**
  * Puts an enriched report on exactly one defect. Called by report processing inside the
  * job's transaction, after enrichment has filled the report's columns.
@@ -74,18 +90,7 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
     return { defectId: report.defectId, created: false, candidates: (report.candidates ?? []) as DuplicateCandidate[] };
   }
   const title = reportTitle(report);
-  const features = reportFeatures({
-    title,
-    description: report.description,
-    expected: report.expected,
-    receivedAt: report.receivedAt,
-    route: report.route,
-    component: report.component,
-    releaseId: report.releaseId,
-    errorSignature: report.errorSignature,
-    requestSignature: report.requestSignature,
-    embedding: report.embedding,
-  });
+  const features = reportRowFeatures(report);
   const { reports, prepared } = await findSimilarReports(trx, report.projectId, features, {
     excludeReportIds: [report.id],
     weights: options.weights,
@@ -120,8 +125,7 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
     defectId = defect.id;
     created = true;
   }
-  await trx.updateTable('reports').set({ candidates: JSON.stringify(candidates) }).where('id', '=', report.id).execute();
-  await attachReportToDefect(trx, report.id, defectId);
+  await attachReportToDefect(trx, report.id, defectId, systemActor, candidates);
   await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared, weights: options.weights });
   return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
 }

@@ -1,5 +1,6 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
+import { enqueueJob } from '../outbox/job-queue';
 import { textTerms, termFrequencies } from './text-terms';
 import {
   type CorpusStatistics,
@@ -8,6 +9,7 @@ import {
   type ScoreSignals,
   type ScoreWeights,
   defaultWeights,
+  denseCosine,
   prepareReport,
   prepareStoredReport,
   scoreCandidate,
@@ -34,6 +36,12 @@ export const defaultRetrievalLimits: Readonly<RetrievalLimits> = Object.freeze({
   rescored: 100,
   maxDocumentShare: 0.2,
 });
+
+/** How embeddings are stored: a pgvector column (nearest neighbours in SQL) or only the real[] column. */
+export type EmbeddingStorage = 'vector' | 'array';
+
+/** Reports found by embedding alone, beside those the words retrieve. */
+export const nearestNeighbourCount = 20;
 
 /** The text and structure of a report, as the engine reads it. */
 export interface ReportText {
@@ -103,7 +111,13 @@ export async function findSimilarReports(
   db: Executor,
   projectId: string,
   features: ReportFeatures,
-  options: { excludeReportIds?: readonly string[]; weights?: ScoreWeights; limits?: RetrievalLimits } = {},
+  options: {
+    excludeReportIds?: readonly string[];
+    weights?: ScoreWeights;
+    limits?: RetrievalLimits;
+    /** With a query embedding: also retrieve its nearest neighbours from this storage. */
+    embeddingStorage?: EmbeddingStorage;
+  } = {},
 ): Promise<{ reports: ScoredReport[]; statistics: CorpusStatistics; prepared: PreparedReport }> {
   const weights = options.weights ?? defaultWeights;
   const limits = options.limits ?? defaultRetrievalLimits;
@@ -120,6 +134,8 @@ export async function findSimilarReports(
     .slice(0, limits.queryTerms);
 
   const queryOrdinals = retrievalTerms.map(([term]) => term);
+  // Candidates' embeddings travel only when the query has one to compare with.
+  const withEmbeddings = Boolean(features.embedding);
   const excluded = new Set(options.excludeReportIds ?? []);
   const rows: CandidateRow[] = [];
   if (retrievalTerms.length > 0) {
@@ -143,7 +159,8 @@ export async function findSimilarReports(
         limit ${limits.rescored}
       )
       select ranked.report_id, ranked.ordinals, ranked.title_counts, ranked.body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
+             case when ${withEmbeddings} then d.embedding end as embedding
       from ranked
       join dedup_documents d on d.report_id = ranked.report_id
       join reports r on r.id = ranked.report_id
@@ -165,11 +182,15 @@ export async function findSimilarReports(
     `.execute(db);
     for (const row of found.rows) signatureIds.add(row.reportId);
   }
+  if (features.embedding && options.embeddingStorage) {
+    for (const reportId of await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage)) signatureIds.add(reportId);
+  }
   for (const row of rows) signatureIds.delete(row.reportId);
   if (signatureIds.size > 0) {
     const extra = await sql<CandidateRow>`
       select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
+             case when ${withEmbeddings} then d.embedding end as embedding
       from dedup_documents d join reports r on r.id = d.report_id
       where d.report_id = any(${[...signatureIds]}::uuid[]) and r.defect_id is not null
     `.execute(db);
@@ -198,6 +219,7 @@ export async function findSimilarReports(
         releaseId: row.releaseId,
         errorSignature: row.errorSignature,
         requestSignature: row.requestSignature,
+        embedding: row.embedding,
       },
       visible,
       row,
@@ -226,7 +248,41 @@ interface CandidateRow {
   releaseId: string | null;
   errorSignature: string | null;
   requestSignature: string | null;
+  embedding: number[] | null;
 }
+
+/**
+ * The stored reports closest to an embedding: by pgvector's HNSW index (cosine distance, the
+ * partial index of this dimension), or without pgvector by comparing the newest embedded
+ * reports in the application (bounded, so the cost does not grow with the corpus).
+ */
+async function nearestNeighbours(db: Executor, projectId: string, embedding: readonly number[], storage: EmbeddingStorage): Promise<string[]> {
+  if (storage === 'vector') {
+    const dimensions = sql.raw(String(embedding.length));
+    const found = await sql<{ reportId: string }>`
+      select report_id from dedup_documents
+      where project_id = ${projectId} and vector_dims(embedding_vector) = ${dimensions}
+      order by embedding_vector::vector(${dimensions}) <=> ${JSON.stringify(embedding)}::vector(${dimensions})
+      limit ${nearestNeighbourCount}
+    `.execute(db);
+    return found.rows.map((row) => row.reportId);
+  }
+  const recent = await sql<{ reportId: string; embedding: number[] }>`
+    select report_id, embedding from dedup_documents
+    where project_id = ${projectId} and embedding is not null
+    order by received_at desc
+    limit ${arrayScanLimit}
+  `.execute(db);
+  return recent.rows
+    .filter((row) => row.embedding.length === embedding.length)
+    .map((row) => ({ reportId: row.reportId, similarity: denseCosine(embedding, row.embedding) }))
+    .sort((a, b) => b.similarity - a.similarity)
+    .slice(0, nearestNeighbourCount)
+    .map((row) => row.reportId);
+}
+
+/** Without pgvector, how many of the newest embedded reports one query compares. */
+export const arrayScanLimit = 2000;
 
 /**
  * Adds a report to the index: its document row, one posting per distinct term, and +1 on the
@@ -242,7 +298,7 @@ export async function indexReport(
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
   // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
   // than the rows it writes.
-  await sql`
+  const corpus = await sql<{ documentCount: number }>`
     with document as (
       insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
       values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
@@ -259,13 +315,28 @@ export async function indexReport(
     )
     insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
     on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
+    returning document_count
   `.execute(trx);
   // Stored norms were computed under the idf of their time; while a project is young idf moves
-  // fast, so recompute every norm each time the corpus doubles (amortised O(1) per report).
-  const documentCount = (await loadStatistics(trx, projectId, [])).documentCount;
-  if (documentCount >= 32 && (documentCount & (documentCount - 1)) === 0) {
-    await refreshNorms(trx, projectId, input.weights ?? defaultWeights);
+  // fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
+  // by a job after this report's commit rather than on its path.
+  const documentCount = corpus.rows[0].documentCount;
+  if (shouldRefreshNorms(documentCount)) {
+    await enqueueJob(trx, {
+      kind: refreshNormsJobKind,
+      projectId,
+      payload: { projectId },
+      idempotencyKey: `${refreshNormsJobKind}:${projectId}:${documentCount}`,
+    });
   }
+}
+
+/** The job that recomputes a project's stored norms (see `refreshNorms`). */
+export const refreshNormsJobKind = 'dedup.refresh-norms';
+
+/** True when the corpus has just doubled (32, 64, 128 … documents): time to refresh the norms. */
+export function shouldRefreshNorms(documentCount: number): boolean {
+  return documentCount >= 32 && (documentCount & (documentCount - 1)) === 0;
 }
 
 /**

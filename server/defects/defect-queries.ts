@@ -16,13 +16,25 @@ export interface InboxFilters {
   severities?: (DefectSeverity | 'none')[];
   component?: string;
   releaseId?: string;
-  origin?: DefectOrigin;
+  origin?: DefectOrigin | DefectOrigin[];
   hasTicket?: boolean;
+  /** Reopened at least once. */
+  reopened?: boolean;
   /** Field defects with no linked test case: what the test suite missed. */
   coverageGap?: boolean;
   assigneeId?: string | 'none';
   /** Full-text search over title and description (websearch syntax), or an exact key like WEB-42. */
   search?: string;
+  /** Defects without a component (the metrics' "no component" group); `component` is ignored then. */
+  noComponent?: boolean;
+  /** Created in [createdFrom, createdTo] (the metrics' throughput weeks). */
+  createdFrom?: Date;
+  createdTo?: Date;
+  /** Last entered a done status in [resolvedFrom, resolvedTo] (MTTR windows, resolved per week). */
+  resolvedFrom?: Date;
+  resolvedTo?: Date;
+  /** Age at `now` in days, [minDays, maxDays): the metrics' open-defect age buckets. */
+  age?: { minDays: number; maxDays: number | null; now: Date };
 }
 
 export interface InboxPage {
@@ -87,9 +99,22 @@ export async function listInbox(
         return eb.or(parts);
       });
     }
-    if (filters.component) query = query.where('defects.component', '=', filters.component);
+    if (filters.noComponent) query = query.where('defects.component', 'is', null);
+    else if (filters.component) query = query.where('defects.component', '=', filters.component);
+    if (filters.createdFrom) query = query.where('defects.createdAt', '>=', filters.createdFrom);
+    if (filters.createdTo) query = query.where('defects.createdAt', '<=', filters.createdTo);
+    if (filters.resolvedFrom) query = query.where('defects.resolvedAt', '>=', filters.resolvedFrom);
+    if (filters.resolvedTo) query = query.where('defects.resolvedAt', '<=', filters.resolvedTo);
+    if (filters.age) {
+      // Same edges as the metrics' buckets: age = now − created, in [min, max) days.
+      const day = 86_400_000;
+      query = query.where('defects.createdAt', '<=', new Date(filters.age.now.getTime() - filters.age.minDays * day));
+      if (filters.age.maxDays !== null) query = query.where('defects.createdAt', '>', new Date(filters.age.now.getTime() - filters.age.maxDays * day));
+    }
     if (filters.releaseId) query = query.where('defects.foundInReleaseId', '=', filters.releaseId);
-    if (filters.origin) query = query.where('defects.origin', '=', filters.origin);
+    if (Array.isArray(filters.origin)) query = query.where('defects.origin', 'in', filters.origin);
+    else if (filters.origin) query = query.where('defects.origin', '=', filters.origin);
+    if (filters.reopened !== undefined) query = query.where('defects.reopenCount', filters.reopened ? '>' : '=', 0);
     if (filters.assigneeId === 'none') query = query.where('defects.assigneeId', 'is', null);
     else if (filters.assigneeId) query = query.where('defects.assigneeId', '=', filters.assigneeId);
     if (filters.hasTicket !== undefined) {

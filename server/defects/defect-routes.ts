@@ -24,6 +24,9 @@ import {
 } from './defect-queries';
 import { type Actor, type DefectChanges, defectStatuses, recordDefectEvent, updateDefect } from './defect-service';
 import { onDefectStatusChanged } from '../routing/route-defect';
+import { isTimeZone } from '../metrics/metric-math';
+import { parseInstant } from '../metrics/metrics-service';
+import { inboxAgeBuckets, noComponent } from '../../shared/dashboard-api';
 
 const severities = ['blocker', 'critical', 'major', 'minor', 'trivial'] as const;
 const priorities = ['urgent', 'high', 'medium', 'low', 'none'] as const;
@@ -43,12 +46,19 @@ const inboxQuerySchema = z.object({
   severity: list([...severities, 'none'] as const, 'severity').optional(),
   component: z.string().max(100).optional(),
   release: z.string().max(100).optional(),
-  origin: z.enum(['field', 'qa', 'ci']).optional(),
+  origin: list(['field', 'qa', 'ci'] as const, 'origin').optional(),
+  reopened: booleanParameter.optional(),
   hasTicket: booleanParameter.optional(),
   coverageGap: booleanParameter.optional(),
   assignee: z.string().max(40).optional(),
   q: z.string().max(200).optional(),
   sort: z.enum(inboxSorts).optional(),
+  createdFrom: z.string().max(40).optional(),
+  createdTo: z.string().max(40).optional(),
+  resolvedFrom: z.string().max(40).optional(),
+  resolvedTo: z.string().max(40).optional(),
+  tz: z.string().max(64).optional(),
+  age: z.enum(inboxAgeBuckets.map((bucket) => bucket.key) as [string, ...string[]], { message: `must be one of ${inboxAgeBuckets.map((bucket) => bucket.key).join(', ')}` }).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
   offset: z.coerce.number().int().min(0).max(10_000).optional(),
 });
@@ -104,15 +114,28 @@ export function defectRoutes(dependencies: AppDependencies): Router {
       throw new AppError('invalid_request', 'assignee must be a user id, "me" or "none"', { field: 'assignee' });
     }
     if (query.release && !isUuid(query.release)) throw new AppError('invalid_request', 'release must be a release id', { field: 'release' });
+    const timeZone = query.tz || 'UTC';
+    if (!isTimeZone(timeZone)) throw new AppError('invalid_request', 'tz must be an IANA time zone such as UTC or Europe/Berlin', { field: 'tz' });
+    // Days (2026-11-16) are whole days in `tz`, both ends inclusive, as in the metrics API.
+    const instant = (name: 'createdFrom' | 'createdTo' | 'resolvedFrom' | 'resolvedTo') =>
+      query[name] ? parseInstant(query[name], timeZone, name.endsWith('From') ? 'start' : 'end', name) : undefined;
+    const bucket = inboxAgeBuckets.find((entry) => entry.key === query.age);
     ctx.body = await listInbox(
       db,
       ctx.params.projectId,
       {
         statuses,
         severities: query.severity as (DefectSeverity | 'none')[] | undefined,
-        component: query.component,
+        component: query.component === noComponent ? undefined : query.component,
+        noComponent: query.component === noComponent,
+        createdFrom: instant('createdFrom'),
+        createdTo: instant('createdTo'),
+        resolvedFrom: instant('resolvedFrom'),
+        resolvedTo: instant('resolvedTo'),
+        age: bucket && { minDays: bucket.minDays, maxDays: bucket.maxDays, now: new Date() },
         releaseId: query.release,
-        origin: query.origin as DefectOrigin | undefined,
+        origin: query.origin && (query.origin.length === 1 ? (query.origin[0] as DefectOrigin) : (query.origin as DefectOrigin[])),
+        reopened: query.reopened,
         hasTicket: query.hasTicket,
         coverageGap: query.coverageGap,
         assigneeId,

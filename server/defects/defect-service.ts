@@ -187,11 +187,20 @@ export async function refreshDefectCounts(db: Executor, defectId: string): Promi
   `.execute(db);
 }
 
-/** Puts a report on a defect, records it in the history and refreshes the defect's counters. */
-export async function attachReportToDefect(trx: Transaction<Database>, reportId: string, defectId: string, actor: Actor = systemActor): Promise<void> {
+/**
+ * Puts a report on a defect, records it in the history and refreshes the defect's counters.
+ * `candidates`, when given, are stored in the same update (dedup's possible duplicates).
+ */
+export async function attachReportToDefect(
+  trx: Transaction<Database>,
+  reportId: string,
+  defectId: string,
+  actor: Actor = systemActor,
+  candidates?: readonly unknown[],
+): Promise<void> {
   const report = await trx
     .updateTable('reports')
-    .set({ defectId })
+    .set(candidates ? { defectId, candidates: JSON.stringify(candidates) } : { defectId })
     .where('id', '=', reportId)
     .returning(['projectId', 'receivedAt'])
     .executeTakeFirstOrThrow();

@@ -156,6 +156,8 @@ export interface MetricsReport {
     defectDetectionPercentage: Ratio;
     leakageByRelease: ReleaseLeakage[];
     escapedWithoutCoverage: Ratio;
+    /** Per component: escaped defects, and those without a linked test (coverage gaps) ÷ escaped. */
+    escapedByComponent: { component: string | null; escaped: number; withoutCoverage: Ratio }[];
     ineffectiveTests: Ratio & { defects: IneffectiveTest[] };
     mttr: { overall: RepairTime; bySeverity: MttrGroup[]; byComponent: MttrGroup[] };
     reopenRate: Ratio & { reopens: number };
@@ -229,6 +231,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
     summary: ScopeSummaryRow[] | null;
     mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
     escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+    escapedByComponent: { component: string | null; escaped: number; uncovered: number }[] | null;
     throughput: { week: string; start: string; created: number; resolved: number }[];
     duplicates: { reports: number; defects: number };
   }>`
@@ -282,7 +285,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       group by l.defect_id
     ),
     escaped as (
-      select m.defect_id, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
+      select m.defect_id, m.component, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
       from scope m left join ineffective i on i.defect_id = m.defect_id
       where m.origin = 'field' and m.in_release
     ),
@@ -316,6 +319,9 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
                       from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
                             where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
        from escaped) as escaped,
+      (select json_agg(json_build_object('component', component, 'escaped', escaped, 'uncovered', uncovered) order by escaped desc, component)
+       from (select component, count(*)::int as escaped, count(*) filter (where not covered)::int as uncovered from escaped group by component) per_component)
+        as escaped_by_component,
       (select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
                                          'created', coalesce(c.count, 0), 'resolved', coalesce(r.count, 0)) order by w.week_start)
        from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput,
@@ -376,6 +382,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       defectDetectionPercentage: complement(selectedLeakage),
       leakageByRelease,
       escapedWithoutCoverage: ratio(escaped.escaped - escaped.covered, escaped.escaped),
+      escapedByComponent: (result.escapedByComponent ?? []).map((row) => ({ component: row.component, escaped: row.escaped, withoutCoverage: ratio(row.uncovered, row.escaped) })),
       ineffectiveTests: { ...ratio(escaped.ineffective, escaped.covered), defects: escaped.defects ?? [] },
       mttr: { overall: toRepairTime(overall), bySeverity, byComponent },
       reopenRate: { ...ratio(selected.reopened, selected.resolved), reopens: selected.reopens },

@@ -4,19 +4,19 @@ import { aiConfigured, createOpenAiClient, suggestForReport } from '../enrich/ai
 import { processReportJobKind } from '../reports/report-ingest';
 import { processReport, reportIdOf, suggestReportJobKind } from '../reports/report-processing';
 import type { JobWorker } from './job-queue';
+import { registerDedupJobHandlers } from '../dedup/dedup-jobs';
 import { registerIntegrationJobHandlers } from '../integrations/delivery-jobs';
 
 /**
  * The one place where job kinds meet their handlers. Each feature exports its handler;
  * registering here keeps the worker free of feature imports.
  */
-export function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): void {
-  void dependencies;
+export async function registerJobHandlers(jobs: JobWorker, config: Config, dependencies: AppDependencies): Promise<void> {
   const aiEnabled = aiConfigured(config);
-  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled }));
-  if (aiEnabled) {
-    const client = createOpenAiClient(config);
-    jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
-  }
+  const client = aiEnabled ? createOpenAiClient(config) : undefined;
+  const embeddingModel = aiEnabled ? config.openai.embeddingModel : undefined;
+  jobs.register(processReportJobKind, (job, trx) => processReport(trx, reportIdOf(job), { aiEnabled, embeddings: Boolean(embeddingModel) }));
+  if (client) jobs.register(suggestReportJobKind, (job, trx) => suggestForReport(trx, client, config.openai.model, reportIdOf(job)));
+  await registerDedupJobHandlers(jobs, dependencies.database.db, dependencies.logger, client && embeddingModel ? { client, model: embeddingModel } : undefined);
   registerIntegrationJobHandlers(jobs, { secretKey: config.secretKey, publicUrl: config.publicUrl });
 }

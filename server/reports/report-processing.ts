@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Report } from '../../shared/report-schema';
 import type { Database, Job } from '../db/schema';
 import { assignReportToDefect } from '../dedup/assign-report';
+import { enqueueReportEmbedding } from '../dedup/dedup-jobs';
 import { enrichReport } from '../enrich/enrich-report';
 import { enqueueJob } from '../outbox/job-queue';
 import { findOrCreateRelease } from '../releases/release-service';
@@ -14,7 +15,11 @@ export const suggestReportJobKind = 'report.suggest';
  * on a defect. The job's completion commits with these writes, so a crash part-way redoes the
  * whole step, and a report already processed is left alone: each report is processed once.
  */
-export async function processReport(trx: Transaction<Database>, reportId: string, options: { aiEnabled: boolean }): Promise<void> {
+export async function processReport(
+  trx: Transaction<Database>,
+  reportId: string,
+  options: { aiEnabled: boolean; /** Queue the report's embedding (an embeddings API is configured). */ embeddings?: boolean },
+): Promise<void> {
   const stored = await trx.selectFrom('reports').selectAll().where('id', '=', reportId).forUpdate().executeTakeFirst();
   if (!stored || stored.state === 'processed') return;
   const payload = stored.payload as unknown as Report;
@@ -48,6 +53,8 @@ export async function processReport(trx: Transaction<Database>, reportId: string
     .set({ state: 'processed', processedAt: new Date(), candidates: JSON.stringify(assignment.candidates) })
     .where('id', '=', reportId)
     .execute();
+  // The embedding comes later, from its own job: it re-ranks the possible duplicates, never delays the report.
+  if (options.embeddings) await enqueueReportEmbedding(trx, stored.projectId, reportId);
   if (options.aiEnabled) {
     // Suggestions are extra: their own job, so a slow or failing AI never delays the report.
     await enqueueJob(trx, {

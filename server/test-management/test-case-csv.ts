@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { type CsvImportPreset, type CsvImportTarget, csvImportTargets } from '../../shared/quality-api';
 import { newTestCaseSchema, type NewTestCase, type TestStep } from '../../shared/test-case-schema';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
@@ -41,10 +42,10 @@ export function parseCsv(text: string): string[][] {
 }
 
 /** Catalog fields a CSV column can fill. */
-export const csvTargets = ['key', 'title', 'suite', 'component', 'tags', 'priority', 'kind', 'steps', 'expected', 'preconditions', 'requirements'] as const;
-export type CsvTarget = (typeof csvTargets)[number];
+export const csvTargets = csvImportTargets;
+export type CsvTarget = CsvImportTarget;
 export type CsvMapping = Partial<Record<CsvTarget, string>>;
-export type CsvPreset = 'testrail' | 'qase' | 'kiwi' | 'generic';
+export type CsvPreset = CsvImportPreset;
 
 /**
  * Column names each tool writes, per field (compared case-insensitively, spaces and underscores
@@ -162,6 +163,23 @@ export function csvToTestCases(text: string, options: { preset?: CsvPreset; mapp
     return parsed.data;
   });
   return { preset, cases };
+}
+
+/** What an import would do, without writing: the headers, the column each field reads, the first cases. */
+export interface CsvPreview {
+  preset: CsvPreset;
+  headers: string[];
+  columns: Partial<Record<CsvTarget, string>>;
+  total: number;
+  cases: NewTestCase[];
+}
+
+/** Parses and validates like the import (same errors), for the column-mapping screen. Pure. */
+export function previewTestCasesCsv(text: string, options: { preset?: CsvPreset; mapping?: CsvMapping } = {}, limit = 20): CsvPreview {
+  const { preset, cases } = csvToTestCases(text, options);
+  const headers = parseCsv(text)[0];
+  const columns = Object.fromEntries(Object.entries(resolveMapping(headers, options.mapping)).map(([target, index]) => [target, headers[index as number]]));
+  return { preset, headers, columns, total: cases.length, cases: cases.slice(0, limit) };
 }
 
 /**

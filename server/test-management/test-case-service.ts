@@ -121,7 +121,11 @@ export interface TestCaseFilters {
   tag?: string;
   kind?: 'manual' | 'automated';
   requirement?: string;
+  /** Test-case priority (free text), compared without case. */
+  priority?: string;
   includeArchived?: boolean;
+  /** Only archived cases (the catalog's "archived" tab). */
+  archivedOnly?: boolean;
   limit?: number;
   offset?: number;
 }
@@ -129,7 +133,9 @@ export interface TestCaseFilters {
 /** Lists a project's cases with filters, newest key numbers last; returns the page and the total. */
 export async function listTestCases(db: Executor, projectId: string, filters: TestCaseFilters): Promise<{ items: TestCase[]; total: number }> {
   let query = db.selectFrom('testCases').where('projectId', '=', projectId);
-  if (!filters.includeArchived) query = query.where('archivedAt', 'is', null);
+  if (filters.archivedOnly) query = query.where('archivedAt', 'is not', null);
+  else if (!filters.includeArchived) query = query.where('archivedAt', 'is', null);
+  if (filters.priority) query = query.where(sql<boolean>`lower(priority) = lower(${filters.priority})`);
   if (filters.suite) query = query.where('suite', '=', filters.suite);
   if (filters.component) query = query.where('component', '=', filters.component);
   if (filters.kind) query = query.where('kind', '=', filters.kind);
@@ -152,7 +158,38 @@ export async function listTestCases(db: Executor, projectId: string, filters: Te
   return { items, total: Number(total.count) };
 }
 
-/** The edit history of a case, oldest first. */
+/** The edit history of a case, oldest first, with the editor's email. */
 export async function listTestCaseRevisions(db: Executor, testCaseId: string) {
-  return db.selectFrom('testCaseRevisions').selectAll().where('testCaseId', '=', testCaseId).orderBy('id').execute();
+  return db
+    .selectFrom('testCaseRevisions')
+    .leftJoin('users', 'users.id', 'testCaseRevisions.actorUserId')
+    .selectAll('testCaseRevisions')
+    .select('users.email as actorEmail')
+    .where('testCaseId', '=', testCaseId)
+    .orderBy('testCaseRevisions.id')
+    .execute();
+}
+
+/** The values in use for the catalog's filter bar (live cases and archived ones alike). */
+export async function testCaseFacets(db: Executor, projectId: string) {
+  const result = await sql<{ suites: string[] | null; components: string[] | null; tags: string[] | null; priorities: string[] | null }>`
+    select
+      (select array_agg(distinct suite order by suite) from test_cases where project_id = ${projectId} and suite is not null) as suites,
+      (select array_agg(distinct component order by component) from test_cases where project_id = ${projectId} and component is not null) as components,
+      (select array_agg(distinct tag order by tag) from test_cases, unnest(tags) as tag where project_id = ${projectId}) as tags,
+      (select array_agg(distinct priority order by priority) from test_cases where project_id = ${projectId} and priority is not null) as priorities
+  `.execute(db);
+  const row = result.rows[0];
+  return { suites: row?.suites ?? [], components: row?.components ?? [], tags: row?.tags ?? [], priorities: row?.priorities ?? [] };
+}
+
+/** A case's latest result (not skipped, else skipped) on each release that ran it, newest release run first. */
+export async function latestResultsByRelease(db: Executor, testCaseId: string) {
+  const result = await sql<{ releaseId: string; release: string; status: string; isFlaky: boolean; message: string | null; createdAt: Date; runId: string; build: string | null }>`
+    select distinct on (u.release_id) u.release_id, rel.version as release, r.status, r.is_flaky, r.message, r.created_at, u.id as run_id, u.build
+    from test_results r join test_runs u on u.id = r.test_run_id join releases rel on rel.id = u.release_id
+    where r.test_case_id = ${testCaseId}
+    order by u.release_id, (r.status = 'skipped'), r.created_at desc, r.id desc
+  `.execute(db);
+  return result.rows.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
 }

@@ -2,6 +2,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { sql } from 'kysely';
 import getRawBody from 'raw-body';
 import type { z } from 'zod';
 import { z as zod } from 'zod';
@@ -13,8 +14,8 @@ import { authorizeProject, type Principal, requirePrincipal } from '../http/auth
 import { isUuid } from '../projects/project-service';
 import { releaseRanks } from '../releases/release-order';
 import { coverageGaps, ineffectiveTests, linkDefectToTestCase, listDefectTestLinks, suggestTestCases, unlinkDefectTestCase, verifiedByTest } from './coverage-service';
-import { type CsvMapping, type CsvPreset, csvTargets, importTestCasesCsv } from './test-case-csv';
-import { createTestCase, getTestCase, listTestCaseRevisions, listTestCases, setTestCaseArchived, updateTestCase } from './test-case-service';
+import { type CsvMapping, type CsvPreset, csvTargets, importTestCasesCsv, previewTestCasesCsv } from './test-case-csv';
+import { createTestCase, getTestCase, latestResultsByRelease, listTestCaseRevisions, listTestCases, setTestCaseArchived, testCaseFacets, updateTestCase } from './test-case-service';
 import { importTestRun, type TestRunInput } from './test-run-import';
 import { traceabilityCsv, traceabilityView, upsertRequirements } from './traceability';
 
@@ -128,7 +129,9 @@ const listQuerySchema = zod.object({
   tag: zod.string().max(100).optional(),
   kind: zod.enum(['manual', 'automated']).optional(),
   requirement: zod.string().max(500).optional(),
-  archived: zod.enum(['true', 'false']).optional(),
+  priority: zod.string().max(50).optional(),
+  /** `true`: live and archived cases; `only`: archived ones; absent or `false`: live ones. */
+  archived: zod.enum(['true', 'false', 'only']).optional(),
   limit: zod.coerce.number().int().min(1).max(500).optional(),
   offset: zod.coerce.number().int().min(0).optional(),
 });
@@ -172,7 +175,9 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
         .leftJoin('releases', 'releases.id', 'testRuns.releaseId')
         .selectAll('testRuns')
         .select('releases.version as release')
+        .select(sql<number>`(select count(*)::int from test_results r where r.test_run_id = test_runs.id and r.is_flaky)`.as('flaky'))
         .where('testRuns.projectId', '=', projectId)
+        .$if(Boolean(queryString(ctx, 'release')), (query) => query.where('releases.version', '=', queryString(ctx, 'release')!))
         .orderBy('testRuns.createdAt', 'desc')
         .limit(100)
         .execute(),
@@ -185,21 +190,43 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
     const runId = ctx.params.runId;
     const run = isUuid(runId) ? await db.selectFrom('testRuns').selectAll().where('projectId', '=', projectId).where('id', '=', runId).executeTakeFirst() : undefined;
     if (!run) throw new AppError('not_found', 'test run not found');
-    const status = queryString(ctx, 'status');
+    // ?status=failed,error (a comma list) and/or ?flaky=true; with both, a result matching either is listed.
+    const statuses = (queryString(ctx, 'status') ?? '').split(',').map((value) => value.trim()).filter(Boolean);
+    const known = ['passed', 'failed', 'error', 'skipped'];
+    const unknown = statuses.find((value) => !known.includes(value));
+    if (unknown) throw new AppError('invalid_request', `status: one or more of ${known.join(', ')}`, { field: 'status' });
+    const flaky = queryString(ctx, 'flaky');
+    if (flaky && flaky !== 'true' && flaky !== 'false') throw new AppError('invalid_request', 'flaky: true or false', { field: 'flaky' });
     let results = db
       .selectFrom('testResults')
       .innerJoin('testCases', 'testCases.id', 'testResults.testCaseId')
       .select(['testResults.id', 'testResults.status', 'testResults.durationMs', 'testResults.message', 'testResults.isFlaky', 'testResults.failureSignature', 'testCases.id as testCaseId', 'testCases.key', 'testCases.title', 'testCases.suite'])
       .where('testResults.testRunId', '=', run.id);
-    if (status) results = results.where('testResults.status', '=', status as 'passed');
-    ctx.body = { run, results: await results.orderBy('testResults.id').limit(1000).execute() };
+    if (statuses.length || flaky === 'true') {
+      results = results.where((eb) =>
+        eb.or([
+          ...(statuses.length ? [eb('testResults.status', 'in', statuses as ('passed' | 'failed' | 'error' | 'skipped')[])] : []),
+          ...(flaky === 'true' ? [eb('testResults.isFlaky', '=', true)] : []),
+        ]),
+      );
+    }
+    if (flaky === 'false') results = results.where('testResults.isFlaky', '=', false);
+    const flakyCount = await sql<{ count: number }>`select count(*)::int as count from test_results where test_run_id = ${run.id} and is_flaky`.execute(db);
+    ctx.body = { run: { ...run, flaky: flakyCount.rows[0].count }, results: await results.orderBy('testResults.id').limit(1000).execute() };
   });
 
   router.get('/projects/:projectId/test-cases', async (ctx) => {
     const projectId = projectIdOf(ctx);
     await authorizeProject(ctx, db, projectId, read);
     const query = validate(listQuerySchema, ctx.query);
-    ctx.body = await listTestCases(db, projectId, { ...query, includeArchived: query.archived === 'true' });
+    ctx.body = await listTestCases(db, projectId, { ...query, includeArchived: query.archived === 'true', archivedOnly: query.archived === 'only' });
+  });
+
+  // Values for the catalog's filter bar.
+  router.get('/projects/:projectId/test-case-facets', async (ctx) => {
+    const projectId = projectIdOf(ctx);
+    await authorizeProject(ctx, db, projectId, read);
+    ctx.body = await testCaseFacets(db, projectId);
   });
 
   router.post('/projects/:projectId/test-cases', async (ctx) => {
@@ -224,6 +251,11 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
       if (column) mapping[target] = column;
     }
     const text = await readText(ctx, maxCsvBytes);
+    // ?dryRun=true: the same parsing and validation, nothing written (the mapping screen's preview).
+    if (queryString(ctx, 'dryRun') === 'true') {
+      ctx.body = previewTestCasesCsv(text, { preset: preset as CsvPreset | undefined, mapping });
+      return;
+    }
     ctx.body = await importTestCasesCsv(db, projectId, text, { preset: preset as CsvPreset | undefined, mapping, actorUserId: userIdOf(ctx) });
   });
 
@@ -231,7 +263,7 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
     const projectId = projectIdOf(ctx);
     await authorizeProject(ctx, db, projectId, read);
     const testCase = await getTestCase(db, projectId, ctx.params.caseId);
-    const [revisions, results, links] = await Promise.all([
+    const [revisions, results, links, latestByRelease] = await Promise.all([
       listTestCaseRevisions(db, testCase.id),
       db
         .selectFrom('testResults')
@@ -248,8 +280,9 @@ export function testManagementRoutes(dependencies: AppDependencies): Router {
         .select(['defectTestLinks.id', 'defectTestLinks.kind', 'defects.id as defectId', 'defects.key as defectKey', 'defects.title as defectTitle', 'defects.origin', 'defects.status'])
         .where('defectTestLinks.testCaseId', '=', testCase.id)
         .execute(),
+      latestResultsByRelease(db, testCase.id),
     ]);
-    ctx.body = { ...testCase, revisions, recentResults: results, defectLinks: links };
+    ctx.body = { ...testCase, revisions, recentResults: results, defectLinks: links, latestByRelease };
   });
 
   router.patch('/projects/:projectId/test-cases/:caseId', async (ctx) => {

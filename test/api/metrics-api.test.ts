@@ -30,7 +30,7 @@ describe('GET /api/v1/projects/:projectId/metrics', () => {
     expect(body.metrics.defectLeakage).toEqual({ value: 0.5, numerator: 1, denominator: 2 });
     expect(body.metrics.defectDetectionPercentage).toEqual({ value: 0.5, numerator: 1, denominator: 2 });
     expect(Object.keys(body.metrics).sort()).toEqual(
-      ['defectAge', 'defectDetectionPercentage', 'defectLeakage', 'density', 'duplicateRate', 'escapedWithoutCoverage', 'ineffectiveTests',
+      ['defectAge', 'defectDetectionPercentage', 'defectLeakage', 'density', 'duplicateRate', 'escapedByComponent', 'escapedWithoutCoverage', 'ineffectiveTests',
         'leakageByRelease', 'mttr', 'reopenRate', 'reportsPerDefect', 'throughput'].sort(),
     );
   });

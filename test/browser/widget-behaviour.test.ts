@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startWidgetServers, testProjectKey, type WidgetServers } from '../support/widget-servers';
-import { browserAvailable, launchChromium, nameHelper, watchConsole } from '../support/widget-browser';
+import { browserAvailable, inset, inspectImage, launchChromium, nameHelper, watchConsole, type Region } from '../support/widget-browser';
 
 /** The widget's behaviour around the form: offline queue, keyboard, API, cleanup. */
 
@@ -260,6 +260,103 @@ describe.skipIf(!browserAvailable)('widget behaviour', () => {
       await compare.close();
     }
   }, 45_000);
+
+  it('draws a black-out with the keyboard alone, announces each step, and the sent picture is black there', async () => {
+    const page = await freshPage();
+    await page.goto(servers.pageUrl('plain'));
+    const launcher = page.locator('[data-bugloop] button.launcher');
+    await launcher.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('[data-bugloop] canvas').waitFor({ timeout: 20_000 });
+    const openedAt = Date.now();
+    const activeTool = () => page.evaluate(() => document.querySelector('[data-bugloop]')!.shadowRoot!.activeElement?.getAttribute('data-tool') ?? document.querySelector('[data-bugloop]')!.shadowRoot!.activeElement?.tagName);
+    const announced = () => page.locator('[data-bugloop] [aria-live="polite"]').textContent();
+    // Tab from the description to the black-out tool, choose it, then Tab on to the picture.
+    for (let step = 0; step < 15 && (await activeTool()) !== 'blackout'; step++) await page.keyboard.press('Tab');
+    expect(await activeTool()).toBe('blackout');
+    await page.keyboard.press('Space');
+    expect(await page.locator('[data-bugloop] button[data-tool="blackout"]').getAttribute('aria-pressed')).toBe('true');
+    for (let step = 0; step < 5 && (await activeTool()) !== 'CANVAS'; step++) await page.keyboard.press('Tab');
+    expect(await activeTool()).toBe('CANVAS');
+    expect(await page.locator('[data-bugloop] canvas').getAttribute('role')).toBe('application');
+
+    // Escape cancels a started mark and leaves the dialog open.
+    await page.keyboard.press('Enter');
+    expect(await announced()).toContain('Mark started');
+    await page.keyboard.press('Escape');
+    expect(await announced()).toBe('Mark cancelled.');
+    expect(await page.locator('[data-bugloop] [role="dialog"]').count()).toBe(1);
+
+    // The crosshair starts in the middle (640, 400); Shift+arrow moves 5 % of 1280 px = 64 px.
+    for (const key of ['Shift+ArrowLeft', 'Shift+ArrowLeft', 'Shift+ArrowLeft', 'Shift+ArrowUp', 'Shift+ArrowUp']) await page.keyboard.press(key);
+    expect(await announced()).toBe('35% across, 34% down');
+    await page.keyboard.press('Enter');
+    for (const key of ['Shift+ArrowRight', 'Shift+ArrowRight', 'Shift+ArrowRight', 'Shift+ArrowRight', 'Shift+ArrowDown', 'Shift+ArrowDown', 'Shift+ArrowDown', 'ArrowRight']) await page.keyboard.press(key);
+    await page.keyboard.press('Enter');
+    expect(await announced()).toBe('Mark added.');
+    // A second mark, then Ctrl+Z takes it back: one mark is left.
+    await page.keyboard.press('Space');
+    for (const key of ['Shift+ArrowDown', 'Shift+ArrowDown', 'Shift+ArrowRight']) await page.keyboard.press(key);
+    await page.keyboard.press('Space');
+    await page.keyboard.press('Control+z');
+    expect(await announced()).toBe('Last mark removed.');
+
+    await page.locator('[data-bugloop] #bugloop-description').focus();
+    await page.keyboard.type('Drawn with the keyboard');
+    await page.waitForTimeout(Math.max(0, openedAt + 1600 - Date.now()));
+    await page.locator('[data-bugloop] button[type="submit"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('[data-bugloop] .reference').waitFor({ timeout: 15_000 });
+    const { report, image } = servers.ingest.received.find((entry) => entry.report.description === 'Drawn with the keyboard')!;
+    expect(report.screenshot?.annotations).toBe(1);
+    // From (448, 272) to (704 + 12.8, 464); the page there is white and light gray.
+    const blackedOut: Region = { x: 448, y: 272, width: 268, height: 192 };
+    const below: Region = { x: 448, y: 600, width: 268, height: 80 };
+    const decoder = await browser.newPage();
+    try {
+      const picture = await inspectImage(decoder, image!, [inset(blackedOut, 4), below]);
+      expect(picture.regions[0].max, 'the black-out drawn with the keyboard').toBeLessThanOrEqual(24);
+      expect(picture.regions[1].mean, 'the page outside it').toBeGreaterThan(200);
+    } finally {
+      await decoder.close();
+    }
+  }, 60_000);
+
+  it('the module build (import from bugloop/widget) sends a report, loading the chunks the loader uses and defining no global', async () => {
+    const page = await freshPage();
+    const consoleWatch = watchConsole(page);
+    const requestsBefore = servers.ingest.requests.length;
+    await page.goto(servers.pageUrl('module'));
+    await page.waitForFunction(() => (window as unknown as { moduleReady?: boolean }).moduleReady);
+    expect(await page.evaluate(() => 'Bugloop' in window)).toBe(false);
+    await page.click('#report');
+    await page.locator('[data-bugloop] canvas').waitFor({ timeout: 20_000 });
+    const openedAt = Date.now();
+    expect(await page.locator('[data-bugloop] #bugloop-email').inputValue()).toBe('module@example.com');
+    await page.fill('[data-bugloop] #bugloop-description', 'Sent by the module build');
+    await page.waitForTimeout(Math.max(0, openedAt + 1600 - Date.now()));
+    await page.click('[data-bugloop] button[type="submit"]');
+    await page.locator('[data-bugloop] .reference').waitFor({ timeout: 15_000 });
+    const { report, image } = servers.ingest.received.find((entry) => entry.report.description === 'Sent by the module build')!;
+    expect(report).toMatchObject({
+      url: `${servers.pageOrigin}/module.html`,
+      release: '9.9.9',
+      environment: 'module-test',
+      user: { id: 'module-user', email: 'module@example.com', name: 'Mo' },
+      metadata: { via: 'module' },
+      screenshot: { engine: 'modern-screenshot', width: 1280, height: 800 },
+    });
+    expect(image?.type).toBe('image/webp');
+    // The same hashed chunks as the script tag's loader (one copy on the server, one in the cache).
+    const fetched = servers.ingest.requests.slice(requestsBefore).map((request) => request.path);
+    const loaderCode = await (await fetch(`${servers.ingest.url}/widget.js`)).text();
+    expect(fetched).toContain('/widget-module.js');
+    expect(fetched).not.toContain('/widget.js');
+    const dialogChunk = fetched.find((file) => file.startsWith('/open-dialog-'))!;
+    expect(loaderCode).toContain(dialogChunk.slice(1));
+    expect(consoleWatch.errors).toEqual([]);
+    expect(consoleWatch.pageErrors).toEqual([]);
+  }, 60_000);
 
   it('destroy() removes the element, the global and every patch', async () => {
     const page = await freshPage();

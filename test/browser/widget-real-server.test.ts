@@ -28,6 +28,34 @@ describe.skipIf(!browserAvailable)('widget against the real server', () => {
     await app?.close();
   });
 
+  it('the demo page: its buttons cause a console error and a failing request, and the report carries both', async () => {
+    await createProject(app.database.db, { name: 'Demo shop', allowedOrigins: [app.url], settings: { demo: true } });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.addInitScript({ content: nameHelper });
+    try {
+      await page.goto(`${app.url}/demo`);
+      const checkout = page.waitForResponse((response) => response.url().includes('/demo/api/checkout'));
+      await page.click('#checkout');
+      expect((await checkout).status()).toBe(500);
+      await page.click('#apply-coupon');
+      await page.locator('[data-bugloop] button.launcher').click();
+      const openedAt = Date.now();
+      await page.locator('[data-bugloop] canvas').waitFor({ timeout: 20_000 });
+      await page.fill('[data-bugloop] #bugloop-description', 'Demo checkout broke');
+      await page.waitForTimeout(Math.max(0, openedAt + 1700 - Date.now()));
+      await page.click('[data-bugloop] button[type="submit"]');
+      await page.locator('[data-bugloop] .reference').waitFor({ timeout: 15_000 });
+      const stored = await app.database.db.selectFrom('reports').select(['payload']).where('description', '=', 'Demo checkout broke').executeTakeFirstOrThrow();
+      const payload = stored.payload as { console?: Array<{ level: string; message: string; source?: string }>; network?: Array<{ url: string; status: number; method: string }> };
+      expect(payload.network).toContainEqual(expect.objectContaining({ method: 'POST', url: `${app.url}/demo/api/checkout`, status: 500 }));
+      expect(payload.console).toContainEqual(expect.objectContaining({ level: 'error', message: expect.stringContaining("Cannot read properties of null (reading 'discount')") }));
+      expect(payload.console).toContainEqual(expect.objectContaining({ source: 'uncaught' }));
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
   it('stores the report and its screenshot, and shows the server reference', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();

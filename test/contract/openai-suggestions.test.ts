@@ -11,7 +11,8 @@ let publicKey: string;
 
 beforeAll(async () => {
   fake = await new FakeOpenAi().start();
-  app = await startTestApp({ OPENAI_API_KEY: 'sk-test-key', OPENAI_BASE_URL: fake.url, OPENAI_MODEL: 'triage-model' });
+  // Embeddings off: this file is about suggestions, and their retries' timing must not depend on embedding jobs.
+  app = await startTestApp({ OPENAI_API_KEY: 'sk-test-key', OPENAI_BASE_URL: fake.url, OPENAI_MODEL: 'triage-model', OPENAI_EMBEDDING_MODEL: 'off' });
   publicKey = (await createProject(app.database.db, { name: 'AI' })).publicKey;
 });
 afterAll(async () => {

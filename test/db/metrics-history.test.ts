@@ -65,6 +65,19 @@ describe('escaped defects without coverage and ineffective tests', () => {
     expect((await metrics({ asOf: seededAsOf, release: '1.10.0' })).escapedWithoutCoverage).toEqual({ value: 0.6667, numerator: 2, denominator: 3 });
   });
 
+  it('splits escaped defects and coverage gaps by component (the component map)', async () => {
+    expect((await metrics({ asOf: seededAsOf })).escapedByComponent).toEqual([
+      { component: 'cart', escaped: 2, withoutCoverage: { value: 0.5, numerator: 1, denominator: 2 } },
+      { component: 'checkout', escaped: 2, withoutCoverage: { value: 0.5, numerator: 1, denominator: 2 } },
+    ]);
+    // 1.10.0: D3 (moved in, no test) and D5 (CHK-1) in checkout; D9 (no test) in cart.
+    expect((await metrics({ asOf: seededAsOf, release: '1.10.0' })).escapedByComponent).toEqual([
+      { component: 'checkout', escaped: 2, withoutCoverage: { value: 0.5, numerator: 1, denominator: 2 } },
+      { component: 'cart', escaped: 1, withoutCoverage: { value: 1, numerator: 1, denominator: 1 } },
+    ]);
+    expect((await metrics({ asOf: seededAsOf, release: '1.11.0' })).escapedByComponent).toEqual([]);
+  });
+
   it('treats a link created after asOf as not yet there', async () => {
     expect((await metrics({ asOf: '2026-11-03T00:00:00Z', release: '1.9.0' })).escapedWithoutCoverage).toEqual({ value: 1, numerator: 1, denominator: 1 });
   });

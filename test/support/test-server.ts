@@ -39,8 +39,11 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
   const logger = createLogger(config.logLevel);
   const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: 50 });
   const dependencies: AppDependencies = { database, logger, jobs };
-  registerJobHandlers(jobs, config, dependencies);
+  await registerJobHandlers(jobs, config, dependencies);
   const server = http.createServer(createApp(config, dependencies).callback());
+  // Tests pause between requests (draining jobs); on a busy machine that can outlast Node's 5 s
+  // keep-alive, and fetch then reuses a socket the server just closed (ECONNRESET).
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

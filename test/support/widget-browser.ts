@@ -16,13 +16,19 @@ if (!browserAvailable) {
 /** tsx/vitest keep function names with an `__name` helper that evaluated functions miss in the page. */
 export const nameHelper = 'globalThis.__name = globalThis.__name || ((target) => target);';
 
-/** Launches headless Chromium once per test file. */
-export function launchChromium(): Promise<Browser> {
+/** Launches headless Chromium once per test file; `extraArgs` adds command-line switches. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }
+
+/**
+ * Makes headless Chromium grant `getDisplayMedia({ preferCurrentTab: true })` without a prompt,
+ * as a user who picks "this tab" would (the frame is the page as shown, at the viewport's size).
+ */
+export const acceptTabCapture = '--auto-accept-this-tab-capture';
 
 /** Everything the host page's console and error events said. */
 export interface ConsoleWatch {

@@ -260,6 +260,9 @@ export async function startWidgetServers(options: { widget?: { url: string; proj
     const html = readFileSync(file, 'utf8')
       .replaceAll('{{NONCE}}', nonce)
       .replaceAll('{{ASSETS}}', assets.url)
+      .replaceAll('{{WIDGET_MODULE}}', `${widgetUrl}/widget-module.js`)
+      .replaceAll('{{WIDGET_SERVER}}', widgetUrl)
+      .replaceAll('{{PROJECT_KEY}}', projectKey)
       .replaceAll(
         '{{WIDGET}}',
         `<script nonce="${nonce}" src="${widgetUrl}/widget.js" data-project-key="${projectKey}" data-release="2.3.4" data-environment="test"${dataAttributes} async></script>`,

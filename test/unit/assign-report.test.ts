@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { candidatesByDefect, reportTitle } from '../../server/dedup/assign-report';
 import type { ScoredReport } from '../../server/dedup/duplicate-index';
 
-const signals = { text: 0.5, titleText: 0.1, errorSignature: 0, errorSignatureConflict: 0, requestSignature: 0, route: 1, component: 0, release: 0, recency: 0.9 };
+const signals = { text: 0.5, titleText: 0.1, errorSignature: 0, errorSignatureConflict: 0, requestSignature: 0, route: 1, component: 0, release: 0, recency: 0.9, daysApart: 3, sharedTerms: 4 };
 const scored = (reportId: string, defectId: string, score: number): ScoredReport => ({ reportId, defectId, score, signals });
 
 describe('candidatesByDefect', () => {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   type CorpusStatistics,
   type ReportFeatures,
+  autoMergeFeatures,
+  autoMergeProbability,
   autoMergeTarget,
+  defaultAutoMergeModel,
   componentOverlap,
   cosine,
   defaultAutoMergePolicy,
@@ -126,31 +129,57 @@ describe('scoreCandidate', () => {
 });
 
 describe('autoMergeTarget', () => {
-  const candidate = (score: number, text: number, extra: Record<string, number> = {}) => ({ defectId: `d${score}`, score, signals: { text, route: 1, ...extra } });
+  /** A defect candidate with the signals the model reads; a near-copy by default. */
+  const candidate = (score: number, text: number, extra: Record<string, number> = {}) => ({
+    defectId: `d${score}`,
+    score,
+    signals: { text, titleText: text, route: 1, component: 0, daysApart: 2, sharedTerms: 25, ...extra },
+  });
 
   it('merges a clear, textually close winner', () => {
-    const best = candidate(2, 0.95);
+    const best = candidate(1.5, 0.95);
+    expect(autoMergeProbability(best, candidate(0.3, 0.2), defaultAutoMergeModel)).toBeGreaterThan(defaultAutoMergeModel.threshold);
     expect(autoMergeTarget([best, candidate(0.3, 0.2)])).toBe(best);
   });
 
   it('never merges on a low score or with no candidates', () => {
-    expect(autoMergeTarget([candidate(0.2, 0.2)])).toBeNull();
+    expect(autoMergeTarget([candidate(0.2, 0.2, { titleText: 0.1, sharedTerms: 3 })])).toBeNull();
     expect(autoMergeTarget([])).toBeNull();
   });
 
   it('does not merge on words alone across areas of the product', () => {
-    expect(autoMergeTarget([candidate(2, 0.95, { route: 0 })])).toBeNull();
+    const best = candidate(1.2, 0.7, { route: 0 });
+    const runnerUp = candidate(0.5, 0.3);
+    expect(autoMergeTarget([{ ...best, signals: { ...best.signals, route: 1 } }, runnerUp])).not.toBeNull();
+    expect(autoMergeTarget([best, runnerUp])).toBeNull();
+  });
+
+  it('grows more confident with similarity and less with a close runner-up (the fitted signs)', () => {
+    const runnerUp = candidate(0.4, 0.3);
+    const probability = (text: number, runner = runnerUp) => autoMergeProbability(candidate(0.6 + text, text), runner, defaultAutoMergeModel);
+    expect(probability(0.9)).toBeGreaterThan(probability(0.6));
+    expect(probability(0.6)).toBeGreaterThan(probability(0.3));
+    expect(probability(0.9, candidate(1.3, 0.8))).toBeLessThan(probability(0.9));
+  });
+
+  it('computes the features from the best candidate and the runner-up', () => {
+    const features = autoMergeFeatures(candidate(2, 0.9, { daysApart: Math.E - 1, sharedTerms: 9 }), candidate(0.5, 0.4));
+    expect(features).toMatchObject({ text: 0.9, titleText: 0.9, route: 1, runnerUpText: 0.4 });
+    expect(features.logDaysApart).toBeCloseTo(1, 10);
+    expect(features.logSharedTerms).toBeCloseTo(Math.log(10), 10);
+    expect(autoMergeFeatures(candidate(2, 0.9), undefined)).toMatchObject({ runnerUpText: 0 });
   });
 
   it('merges on a shared error signature with little shared wording', () => {
-    const best = candidate(0.6, 0.15, { errorSignature: 1, route: 0 });
+    const best = candidate(0.6, 0.15, { errorSignature: 1, route: 0, titleText: 0, sharedTerms: 1 });
+    expect(autoMergeProbability(best, undefined, defaultAutoMergeModel)).toBeLessThan(defaultAutoMergeModel.threshold);
     expect(autoMergeTarget([best])).toBe(best);
   });
 
-  it('does not choose between two close candidates', () => {
-    const policy = defaultAutoMergePolicy;
-    const best = candidate(2, 0.95);
-    expect(autoMergeTarget([best, candidate(2 - policy.minMargin / 2, 0.95)])).toBeNull();
+  it('needs the signature path’s margin over the runner-up too', () => {
+    const best = candidate(0.6, 0.15, { errorSignature: 1, route: 0, titleText: 0, sharedTerms: 1 });
+    const close = candidate(0.6 - defaultAutoMergePolicy.minSignatureMargin / 2, 0.1, { route: 0, titleText: 0, sharedTerms: 1 });
+    expect(autoMergeTarget([best, close])).toBeNull();
   });
 });
 

@@ -1,4 +1,6 @@
-import { domToCanvas } from 'modern-screenshot';
+import { createContext, domToCanvas } from 'modern-screenshot';
+import { DefaultStyles } from './default-styles';
+import { surveyPage, type PageSurvey, type SurveyedRoot } from './page-survey';
 
 /**
  * The screenshot chunk, loaded when the form opens. The primary engine is modern-screenshot
@@ -42,27 +44,16 @@ interface Rect {
 }
 
 /**
- * Viewport rectangles of every element to black out, looking into open shadow roots and
- * same-origin iframes too (the primary engine renders both).
+ * Viewport rectangles of every element to black out, in open shadow roots and same-origin
+ * iframes too (the primary engine renders both).
  */
-export function findMaskRects(extraSelector?: string, root: Document | ShadowRoot = document, offsetX = 0, offsetY = 0): Rect[] {
+export function findMaskRects(extraSelector: string | undefined, roots: SurveyedRoot[] = surveyPage().roots): Rect[] {
   const selector = extraSelector ? `${baseMaskSelector},${extraSelector}` : baseMaskSelector;
   const rects: Rect[] = [];
-  for (const element of root.querySelectorAll(selector)) {
-    const box = element.getBoundingClientRect();
-    if (box.width && box.height) rects.push({ x: box.x + offsetX, y: box.y + offsetY, width: box.width, height: box.height });
-  }
-  for (const element of root.querySelectorAll('*')) {
-    if (element.shadowRoot) rects.push(...findMaskRects(extraSelector, element.shadowRoot, offsetX, offsetY));
-    if (element instanceof HTMLIFrameElement) {
-      try {
-        const inner = element.contentDocument;
-        if (!inner) continue;
-        const box = element.getBoundingClientRect();
-        rects.push(...findMaskRects(extraSelector, inner, offsetX + box.x + element.clientLeft, offsetY + box.y + element.clientTop));
-      } catch {
-        /* cross-origin frame: not rendered by any in-page engine either */
-      }
+  for (const { root, offsetX, offsetY } of roots) {
+    for (const element of Array.from(root.querySelectorAll(selector))) {
+      const box = element.getBoundingClientRect();
+      if (box.width && box.height) rects.push({ x: box.x + offsetX, y: box.y + offsetY, width: box.width, height: box.height });
     }
   }
   return rects;
@@ -78,17 +69,28 @@ export function paintMasks(canvas: HTMLCanvasElement, rects: Rect[], scale: numb
 
 const flowDisplays = new Set(['block', 'flow-root', 'list-item']);
 
-/** Fixed and sticky elements paint inside the viewport wherever their ancestors are. */
-function ancestorsOfPinnedElements(root: Document | ShadowRoot, into: Set<Element>): Set<Element> {
-  for (const element of root.querySelectorAll('*')) {
-    if (element.shadowRoot) ancestorsOfPinnedElements(element.shadowRoot, into);
-    const position = getComputedStyle(element).position;
-    if (position !== 'fixed' && position !== 'sticky') continue;
-    for (let current: Node | null = element; current; current = current instanceof ShadowRoot ? current.host : current.parentNode) {
-      if (current instanceof Element) into.add(current);
-    }
+/**
+ * Fixed elements paint inside the viewport wherever their ancestors are, so no ancestor of one
+ * is culled. (A sticky element stays within its parent's box, so culling never hides one.)
+ */
+function ancestorsOfFixedElements(fixed: Element[]): Set<Node> {
+  const ancestors = new Set<Node>();
+  for (const element of fixed) {
+    for (let current: Node | null = element; current && !ancestors.has(current); current = current instanceof ShadowRoot ? current.host : current.parentNode) ancestors.add(current);
   }
-  return into;
+  return ancestors;
+}
+
+/** What the node filter decided, for the benchmark (elements cloned drive a capture's cost). */
+export interface FilterCounts {
+  /** Elements looked at (children of cloned elements). */
+  visited: number;
+  /** Elements cloned with their content. */
+  kept: number;
+  /** Elements cloned as empty shells (outside the viewport, keeping their box). */
+  hollowed: number;
+  /** Elements left out with everything in them. */
+  dropped: number;
 }
 
 /**
@@ -101,22 +103,23 @@ function ancestorsOfPinnedElements(root: Document | ShadowRoot, into: Set<Elemen
  * Table rows and cells below the viewport are emptied, never dropped: column widths depend on
  * every cell, and an emptied cell keeps its computed width in the clone, so the columns keep
  * theirs (the large-dom fixture puts its widest cell in the last row to check this). Ancestors of
- * fixed or sticky elements are never emptied (those paint in the viewport from anywhere).
+ * fixed elements are never emptied (those paint in the viewport from anywhere).
  */
-export function createNodeFilter(exclude: Element | undefined): (node: Node) => boolean {
+export function createNodeFilter(excluded: (node: Node) => boolean, fixed: Element[], counts: FilterCounts = { visited: 0, kept: 0, hollowed: 0, dropped: 0 }): (node: Node) => boolean {
   const viewportWidth = innerWidth;
   const viewportHeight = innerHeight;
-  const pinned = ancestorsOfPinnedElements(document, new Set());
+  const pinned = ancestorsOfFixedElements(fixed);
   const hollow = new WeakSet<Node>();
   const parentDisplay = new WeakMap<Element, string>();
   return (node) => {
-    if (node === exclude) return false;
+    if (excluded(node)) return false;
     const parentNode = node.parentNode instanceof ShadowRoot ? node.parentNode.host : node.parentNode;
     if (parentNode && hollow.has(parentNode)) return false;
     if (!(node instanceof Element)) return true;
+    counts.visited++;
     const box = node.getBoundingClientRect();
     const outside = box.bottom < 0 || box.top > viewportHeight || box.right < 0 || box.left > viewportWidth;
-    if (!outside || pinned.has(node)) return true;
+    if (!outside || pinned.has(node)) return !!++counts.kept;
     const style = getComputedStyle(node);
     const parent = node.parentElement;
     if (parent && box.top > viewportHeight && (style.position === 'static' || style.position === 'relative')) {
@@ -125,9 +128,10 @@ export function createNodeFilter(exclude: Element | undefined): (node: Node) => 
         display = getComputedStyle(parent).display;
         parentDisplay.set(parent, display);
       }
-      if (flowDisplays.has(display)) return false;
+      if (flowDisplays.has(display)) return !++counts.dropped;
     }
     if (style.display !== 'contents') hollow.add(node);
+    counts.hollowed++;
     return true;
   };
 }
@@ -170,19 +174,23 @@ function canvasBackground(): string {
   return transparent(body) ? '#ffffff' : body;
 }
 
-async function captureWithModernScreenshot(options: CaptureOptions, scale: number, counters: { unreadable: number }): Promise<HTMLCanvasElement> {
+async function captureWithModernScreenshot(options: CaptureOptions, scale: number, counters: CaptureCounters, survey: PageSurvey): Promise<HTMLCanvasElement> {
   const pageFetch = options.fetch ?? fetch;
   const root = document.documentElement;
   const scrolled = scrollX || scrollY;
-  return domToCanvas(root, {
+  const defaults = new DefaultStyles(survey.properties, options.exclude?.shadowRoot ?? root);
+  const context = await createContext(root, {
     width: innerWidth,
     height: innerHeight,
     scale,
-    filter: createNodeFilter(options.exclude),
+    filter: createNodeFilter((node) => node === options.exclude || node === defaults.host, survey.fixed, counters.filter),
+    // Read only the properties the page's styles can set (see page-survey.ts), not all ~480.
+    includeStyleProperties: survey.properties,
     font: pageHasWebFonts() ? undefined : false,
     backgroundColor: canvasBackground(),
     style: scrolled ? { transform: `translate(${-scrollX}px, ${-scrollY}px)` } : undefined,
     timeout: 5000,
+    autoDestruct: true,
     fetchFn: async (url) => {
       if (url.startsWith('data:')) return false;
       const response = await pageFetch.call(window, url, { cache: 'force-cache', mode: 'cors', credentials: 'same-origin' });
@@ -196,11 +204,13 @@ async function captureWithModernScreenshot(options: CaptureOptions, scale: numbe
       },
     },
   });
+  context.defaultComputedStyles = defaults;
+  return domToCanvas(context);
 }
 
-async function captureWithHtml2canvas(options: CaptureOptions, scale: number, counters: { unreadable: number }): Promise<HTMLCanvasElement> {
+async function captureWithHtml2canvas(options: CaptureOptions, scale: number, counters: CaptureCounters, survey: PageSurvey): Promise<HTMLCanvasElement> {
   const { default: html2canvas } = await import('html2canvas-pro');
-  const filter = createNodeFilter(options.exclude);
+  const filter = createNodeFilter((node) => node === options.exclude, survey.fixed, counters.filter);
   const canvas = await html2canvas(document.body, {
     x: scrollX,
     y: scrollY,
@@ -223,6 +233,11 @@ async function captureWithHtml2canvas(options: CaptureOptions, scale: number, co
   return canvas;
 }
 
+interface CaptureCounters {
+  unreadable: number;
+  filter: FilterCounts;
+}
+
 /**
  * Captures the visible viewport, masks private fields, and says how it went. Tries the primary
  * engine, then the fallback; throws only when both fail (the form then offers screen capture or
@@ -231,43 +246,28 @@ async function captureWithHtml2canvas(options: CaptureOptions, scale: number, co
 export async function captureViewport(options: CaptureOptions = {}): Promise<Capture> {
   const started = performance.now();
   const scale = options.scale ?? Math.min(devicePixelRatio || 1, 2);
-  const masks = findMaskRects(options.maskSelector);
+  const survey = surveyPage();
+  const masks = findMaskRects(options.maskSelector, survey.roots);
   const engines = options.engine ? [options.engine] : (['modern-screenshot', 'html2canvas-pro'] as const);
   let lastError: unknown;
   for (const engine of engines) {
-    const counters = { unreadable: 0 };
+    const counters: CaptureCounters = { unreadable: 0, filter: { visited: 0, kept: 0, hollowed: 0, dropped: 0 } };
     try {
-      const canvas = engine === 'modern-screenshot' ? await captureWithModernScreenshot(options, scale, counters) : await captureWithHtml2canvas(options, scale, counters);
+      const canvas = engine === 'modern-screenshot' ? await captureWithModernScreenshot(options, scale, counters, survey) : await captureWithHtml2canvas(options, scale, counters, survey);
       if (!canvas.width || !canvas.height) throw new Error('empty capture');
       paintMasks(canvas, masks, canvas.width / innerWidth);
       const durationMs = performance.now() - started;
-      // A User Timing entry, so the benchmark (or the host's own monitoring) can read capture times.
-      performance.measure?.('bugloop:capture', { start: started, duration: durationMs, detail: { engine, unreadableImages: counters.unreadable } });
+      // A User Timing entry, so the benchmark (or the host's own monitoring) can read capture times
+      // and what drove them: elements cloned and computed-style properties read per element.
+      performance.measure?.('bugloop:capture', {
+        start: started,
+        duration: durationMs,
+        detail: { engine, unreadableImages: counters.unreadable, ...counters.filter, properties: survey.properties.length, allStylesReadable: survey.complete },
+      });
       return { canvas, engine, unreadableImages: counters.unreadable, masked: masks.length, durationMs };
     } catch (error) {
       lastError = error;
     }
   }
   throw lastError;
-}
-
-/**
- * The browser's own screen capture (desktop, asks the user): one frame of the tab or screen
- * they pick. Used when no in-page engine could capture the page.
- */
-export async function captureScreen(): Promise<HTMLCanvasElement> {
-  const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false, preferCurrentTab: true } as DisplayMediaStreamOptions);
-  try {
-    const video = document.createElement('video');
-    video.srcObject = stream;
-    video.muted = true;
-    await video.play();
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext('2d')?.drawImage(video, 0, 0);
-    return canvas;
-  } finally {
-    stream.getTracks().forEach((track) => track.stop());
-  }
 }

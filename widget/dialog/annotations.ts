@@ -68,7 +68,8 @@ const toBlob = (canvas: HTMLCanvasElement, type: string, quality: number) =>
 
 /**
  * Downscales to at most 1920 px wide and encodes as WebP (JPEG where the browser cannot write
- * WebP), lowering quality until the file is well under the server's 5 MB limit.
+ * WebP), lowering quality until the file is under 500 KB (else the smallest try, if it is under
+ * the server's 5 MB limit).
  */
 export async function encodeImage(source: HTMLCanvasElement, maxWidth = 1920): Promise<Blob> {
   let canvas = source;
@@ -89,7 +90,7 @@ export async function encodeImage(source: HTMLCanvasElement, maxWidth = 1920): P
   ] as const) {
     const blob = await toBlob(canvas, type, quality);
     if (!blob || blob.type !== type) continue;
-    if (blob.size <= 1_000_000) return blob;
+    if (blob.size <= 500_000) return blob;
     if (!smallest || blob.size < smallest.size) smallest = blob;
   }
   if (smallest && smallest.size <= 4_500_000) return smallest;

@@ -16,6 +16,7 @@ button:disabled{opacity:.6;cursor:default}
 .tools{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}
 .shot{position:relative;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:var(--soft);min-height:80px;display:flex;align-items:center;justify-content:center}
 .shot canvas{display:block;width:100%;height:auto;touch-action:none;cursor:crosshair}
+.shot canvas:focus-visible{outline:3px solid #93c5fd;outline-offset:-3px}
 .muted{color:var(--muted);font-size:13px}
 .error{color:#dc2626;font-size:13px;margin-top:6px}
 .actions{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}

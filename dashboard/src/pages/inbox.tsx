@@ -14,11 +14,12 @@ import { SeverityBadge, StatusBadge } from '../components/badges';
 import { formatNumber, isTyping, timeAgo } from '../components/format';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import { StatusPicker } from '../components/status-picker';
+import { DrillDownFilters, drillDownKeys } from '../components/inbox-drilldown';
 import { Link, navigate } from '../router';
 import { canTriage, useProjectRole } from '../session';
 
 /** Query parameters the inbox keeps in its URL (so views can be saved, shared and reloaded). */
-const filterKeys = ['q', 'status', 'severity', 'component', 'release', 'origin', 'assignee', 'hasTicket', 'coverageGap', 'sort', 'offset'] as const;
+const filterKeys = ['q', 'status', 'severity', 'component', 'release', 'origin', 'assignee', 'hasTicket', 'coverageGap', ...drillDownKeys, 'sort', 'offset'] as const;
 const pageSize = 50;
 const pollIntervalMs = 5000;
 
@@ -314,6 +315,7 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
         )}
       </form>
 
+      <DrillDownFilters search={props.search} />
       {triager && rows.length > 0 && (
         <div class="bulkbar">
           <span class="muted">{checked.size ? `${checked.size} checked` : current ? `Selected: ${current.key}` : ''}</span>

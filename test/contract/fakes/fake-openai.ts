@@ -18,6 +18,11 @@ export class FakeOpenAi {
   private readonly answers: Array<{ status: number; body: unknown; headers?: Record<string, string>; delayMs?: number }> = [];
   private server?: http.Server;
   url = '';
+  /** Embeddings the test chooses (e.g. two texts without shared words made close); else a letter-frequency vector. */
+  embeddingFor: (text: string) => number[] | undefined = () => undefined;
+  /** While positive, embedding requests fail with `embeddingFailureStatus` (an outage); each failure counts down. */
+  failingEmbeddings = 0;
+  embeddingFailureStatus = 503;
 
   /** Queue the content the next chat completion returns (as the assistant message). */
   queueCompletion(content: string): void {
@@ -51,10 +56,23 @@ export class FakeOpenAi {
         }
         this.requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
         if (request.method === 'POST' && request.url === '/v1/embeddings') {
-          const input = (body as { input: string | string[] }).input;
+          const { input, model } = body as { input?: unknown; model?: unknown };
           const inputs = Array.isArray(input) ? input : [input];
+          // The documented shape: a model name and a non-empty string (or array of strings) as input.
+          if (typeof model !== 'string' || !model || inputs.length === 0 || !inputs.every((text) => typeof text === 'string' && text.length > 0)) {
+            response.writeHead(400, { 'content-type': 'application/json' });
+            response.end(JSON.stringify({ error: { message: 'model and a non-empty input are required', type: 'invalid_request_error', code: null } }));
+            return;
+          }
+          if (this.failingEmbeddings > 0) {
+            this.failingEmbeddings -= 1;
+            response.writeHead(this.embeddingFailureStatus, { 'content-type': 'application/json' });
+            response.end(JSON.stringify({ error: { message: `fake outage ${this.embeddingFailureStatus}`, type: 'server_error', code: null } }));
+            return;
+          }
+          const data = (inputs as string[]).map((text, index) => ({ object: 'embedding', index, embedding: this.embeddingFor(text) ?? embed(text) }));
           response.writeHead(200, { 'content-type': 'application/json' });
-          response.end(JSON.stringify({ object: 'list', model: 'fake-embedding', data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: embed(text) })), usage: { prompt_tokens: 1, total_tokens: 1 } }));
+          response.end(JSON.stringify({ object: 'list', model, data, usage: { prompt_tokens: 1, total_tokens: 1 } }));
           return;
         }
         if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {

@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+/**
+ * `npm run bench:dedup` must work on any file of the benchmark's format, not only dev.jsonl: this
+ * replays a small synthetic file with the awkward cases (null component, empty description, a
+ * duplicate whose master is in another product, unicode, lines out of order, a blank line) on
+ * the test backend (PGlite, or PostgreSQL through DATABASE_URL) and reads its `--json` line.
+ */
+const run = promisify(execFile);
+let folder: string;
+let file: string;
+
+const day = 86_400_000;
+const start = Date.parse('2024-03-01T08:00:00Z');
+const at = (days: number) => new Date(start + days * day).toISOString().replace('.000Z', 'Z');
+
+/** Synthetic reports: `dup_of` names the earliest report of the group, as the format requires. */
+const records = [
+  { id: 'SHOP-1', title: 'Zahlung schlägt fehl: Knopf „Bezahlen“ reagiert nicht', description: 'Beim Klick auf Bezahlen passiert nichts. 😞', component: null, product: 'Web Shop', created: at(0), dup_of: null },
+  { id: 'SHOP-2', title: 'Avatar upload returns 413', description: '', component: 'profile', product: 'Web Shop', created: at(1), dup_of: null },
+  { id: 'APP-1', title: 'Search index rebuild never finishes on large catalogs', description: 'The nightly SearchIndexRebuilder job runs for hours and times out.', component: 'search, jobs', product: 'Mobile App', created: at(2), dup_of: null },
+  { id: 'SHOP-3', title: 'Dark mode colours wrong in settings', description: 'Text is black on dark grey.', component: 'settings', product: 'Web Shop', created: at(3), dup_of: null },
+  // The master is in another product.
+  { id: 'SHOP-4', title: 'SearchIndexRebuilder never finishes for large catalogs', description: 'Nightly search index rebuild job times out after hours.', component: null, product: 'Web Shop', created: at(5), dup_of: 'APP-1' },
+  { id: 'SHOP-5', title: 'Knopf „Bezahlen“ reagiert nicht – Zahlung schlägt fehl', description: 'Klick auf Bezahlen: nichts passiert.', component: null, product: 'Web Shop', created: at(6), dup_of: 'SHOP-1' },
+  { id: 'SHOP-6', title: 'Avatar upload fails with 413', description: '', component: 'profile', product: 'Web Shop', created: at(7), dup_of: 'SHOP-2' },
+  { id: 'APP-2', title: '検索結果が表示されない', description: '検索しても何も出てこない', component: null, product: 'Mobile App', created: at(8), dup_of: null },
+];
+const summaryKeys = ['recall@1', 'recall@5', 'recall@10', 'mrr', 'autoMergePrecision', 'autoMergeCoverage', 'reportsPerSecond', 'p95Ms'];
+
+beforeAll(() => {
+  folder = mkdtempSync(path.join(os.tmpdir(), 'bugloop-dedup-bench-'));
+  file = path.join(folder, 'synthetic.jsonl');
+  // Out of creation order, with a blank line: the benchmark sorts by `created` itself.
+  const shuffled = [records[3], records[0], records[5], records[1], records[7], records[2], records[6], records[4]];
+  writeFileSync(file, `${shuffled.map((record) => JSON.stringify(record)).join('\n')}\n\n`);
+});
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+describe('dedup benchmark on another file of the same format', () => {
+  it('replays it and ends with one JSON line holding exactly the summary keys', async () => {
+    const setup = inject('testDatabase');
+    const environment = { ...process.env, DATABASE_URL: setup.kind === 'postgres' ? setup.url : '' };
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/dedup-benchmark.ts', '--data', file, '--json'], { env: environment, timeout: 230_000 });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toContain(`replaying ${records.length} reports`);
+    expect(lines[0]).toContain(setup.kind === 'postgres' ? 'PostgreSQL' : 'PGlite');
+    const summary = JSON.parse(lines.at(-1)!) as Record<string, number>;
+    expect(Object.keys(summary)).toEqual(summaryKeys);
+    for (const key of summaryKeys) expect(Number.isFinite(summary[key])).toBe(true);
+    // Three duplicate queries, each with its master among few earlier reports.
+    expect(summary['recall@10']).toBe(1);
+    expect(summary['recall@5']).toBe(1);
+    expect(summary['recall@1']).toBeGreaterThanOrEqual(2 / 3);
+    expect(summary.mrr).toBeGreaterThan(0.8);
+    expect(summary.autoMergePrecision).toBeGreaterThanOrEqual(0);
+    expect(summary.autoMergePrecision).toBeLessThanOrEqual(1);
+    expect(summary.reportsPerSecond).toBeGreaterThan(0);
+    // The full figures (with the duplicates-only precision) come on the line before.
+    const full = JSON.parse(lines.at(-2)!) as Record<string, number>;
+    expect(full).toMatchObject({ reports: records.length, queries: 3 });
+    expect(full).toHaveProperty('autoMergePrecisionOnDuplicates');
+    // A child process that compiles, opens and migrates a database: slow on a shared machine.
+  }, 240_000);
+});
