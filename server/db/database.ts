@@ -104,6 +104,14 @@ async function openPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection lost; it will be replaced'));
+  // Neither must a client that is checked out: pg-pool listens for errors only while a client is
+  // idle, and a client emitting 'error' with no listener throws. PostgreSQL restarting terminates
+  // every connection ("57P01 terminating connection due to administrator command"), including
+  // those holding a job's transaction; found by test/faults/database-restart.test.ts. The query
+  // in flight still fails with the error, and the pool drops the broken client on release.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'database connection lost while in use; the query fails and the connection is replaced'));
+  });
   const db = createKysely(pool);
   const capabilities: DatabaseCapabilities = {
     trigram: await tryCreateExtension(db, 'pg_trgm', logger, 'fuzzy title matching uses full-text search only'),

@@ -9,6 +9,7 @@ import * as defectStates from './migrations/20261122_0500_defect_states';
 import * as defectImpact from './migrations/20261122_0200_defect_impact';
 import * as dedupEmbeddings from './migrations/20261201_1000_dedup_embeddings';
 import * as auditLog from './migrations/20261201_1300_audit_log';
+import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '20261122_0200_defect_impact': defectImpact,
   '20261201_1000_dedup_embeddings': dedupEmbeddings,
   '20261201_1300_audit_log': auditLog,
+  '20261201_1400_job_total_attempts': jobTotalAttempts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

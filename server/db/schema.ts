@@ -353,8 +353,11 @@ export interface JobsTable {
   projectId: string | null;
   payload: JsonDefault<Record<string, unknown>>;
   state: ColumnType<JobState, JobState | undefined, JobState>;
+  /** Attempts counted towards `maxAttempts`; reset when a person retries a dead job. */
   attempts: Generated<number>;
   maxAttempts: Generated<number>;
+  /** Every start ever, never reset: above 1, an earlier attempt may have had its effect. */
+  totalAttempts: Generated<number>;
   runAt: CreatedAt;
   lockedAt: NullableTimestamp;
   lockedBy: string | null;

@@ -23,7 +23,7 @@ export interface Destination<Config = Record<string, unknown>, Secrets = Record<
    * Trackers: how long a new ticket may take to show up in `findTicket` (Jira's search index lags
    * behind writes). A failed create is retried no sooner, so the look-before-create sees it.
    */
-  readonly searchLagMs?: number;
+  searchLagMs?(settings: DestinationSettings<Config, Secrets>): number;
   /** Notifiers: whether `notify` wants the screenshot's bytes (Slack uploads it; a webhook does not). */
   readonly sendsScreenshots?: boolean;
   /** Whether enough is set to deliver (e.g. a token and a project key). */
@@ -71,6 +71,17 @@ export interface DeliveryContext {
   timeoutMs: number;
   /** Every connection goes through it, so private addresses stay out of reach (SSRF). */
   network: OutboundNetwork;
+  /**
+   * How many times this delivery has been started, this time included, across retries of a dead
+   * job too. Above 1 an earlier attempt may have had its effect remotely without our knowing
+   * (a timeout after the vendor stored it, a crash or a database outage before we recorded it):
+   * a call that is not idempotent by itself must look before acting again.
+   */
+  attempt: number;
+  /** Stable for the life of this delivery (every retry of it): the key remote sides dedupe by. */
+  deliveryId: string;
+  /** When the delivery was asked for: nothing it caused remotely is older. */
+  requestedAt: Date;
 }
 
 /** A ticket in a tracker, as stored in `external_tickets`. */

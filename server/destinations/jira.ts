@@ -33,6 +33,12 @@ export const jiraConfigSchema = z.object({
   components: z.array(z.string().min(1).max(255)).max(20).default([]),
   /** Remote status name or category (new, indeterminate, done) → Bugloop status. */
   statusMap: z.record(z.string(), z.enum(['new', 'triaged', 'in_progress', 'resolved', 'verified', 'closed', 'wont_fix', 'reopened'])).default({}),
+  /**
+   * How long Jira's search may take to show a new issue (JQL is eventually consistent; Atlassian
+   * speaks of seconds). A create that failed in an unknown way is retried no sooner, so the
+   * look-before-create finds an issue made anyway. 30 s by default, a wide margin.
+   */
+  searchLagSeconds: z.number().int().min(0).max(600).default(30),
 });
 export type JiraConfig = z.output<typeof jiraConfigSchema>;
 
@@ -86,6 +92,24 @@ export function jiraGlobalId(content: Pick<TicketContent, 'defectId'>): string {
   return `bugloop:defect:${content.defectId}`;
 }
 
+/** The comment property (Jira entity property) that names the delivery a comment came from. */
+export const jiraCommentPropertyKey = 'com.bugloop.delivery';
+
+/**
+ * Whether one of the issue's newest comments carries this delivery's property: the newest 50
+ * by creation (`GET …/comment?orderBy=-created`), their properties through `POST /comment/list`
+ * with `expand=properties`, the one comment endpoint that returns them.
+ */
+async function findDeliveredComment(jira: Version3Client, issueKey: string, deliveryId: string): Promise<boolean> {
+  const page = await call('list comments', () => jira.issueComments.getComments({ issueIdOrKey: issueKey, orderBy: '-created', maxResults: 50 }));
+  const ids = (page.comments ?? []).map((comment) => Number(comment.id)).filter(Number.isFinite);
+  if (ids.length === 0) return false;
+  const detailed = await call('comments with properties', () => jira.issueComments.getCommentsByIds({ ids, expand: 'properties' }));
+  return (detailed.values ?? []).some((comment) =>
+    (comment.properties ?? []).some((property) => property.key === jiraCommentPropertyKey && (property.value as { deliveryId?: string } | undefined)?.deliveryId === deliveryId),
+  );
+}
+
 /** Verifies `X-Hub-Signature: sha256=<hex>` over the raw body. */
 export function verifyJiraSignature(rawBody: Buffer, header: string | undefined, secret: string): boolean {
   const match = /^sha256=([0-9a-f]{64})$/i.exec(header ?? '');
@@ -99,8 +123,7 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   kind: 'jira',
   label: 'Jira',
   role: 'tracker',
-  // JQL search is eventually consistent; Atlassian speaks of seconds. A margin well above that.
-  searchLagMs: 30_000,
+  searchLagMs: (settings) => settings.config.searchLagSeconds * 1000,
   configSchema: jiraConfigSchema as z.ZodType<JiraConfig>,
   secretsSchema: jiraSecretsSchema as z.ZodType<JiraSecrets>,
 
@@ -170,8 +193,16 @@ export const jiraDestination: Destination<JiraConfig, JiraSecrets> = {
   },
 
   async addComment(settings, ticket, text, context) {
+    const jira = await client(settings, context);
+    // Jira has no idempotency key for comments. Each carries an entity property naming its
+    // delivery; a retry looks among the issue's newest comments for it before adding one again.
+    if (context.attempt > 1 && (await findDeliveredComment(jira, ticket.key, context.deliveryId))) return;
     await call('add comment', async () =>
-      (await client(settings, context)).issueComments.addComment({ issueIdOrKey: ticket.key, comment: adfParagraphs(text) } as Parameters<Version3Client['issueComments']['addComment']>[0]),
+      jira.issueComments.addComment({
+        issueIdOrKey: ticket.key,
+        comment: adfParagraphs(text),
+        properties: [{ key: jiraCommentPropertyKey, value: { deliveryId: context.deliveryId } }],
+      } as Parameters<Version3Client['issueComments']['addComment']>[0]),
     );
   },
 

@@ -78,7 +78,26 @@ async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
  * whether the first create went through.
  */
 export function linearIssueId(destinationId: string, defectId: string): string {
-  const hash = createHash('sha256').update(`bugloop:linear:${destinationId}:${defectId}`).digest();
+  return uuidFrom(`bugloop:linear:${destinationId}:${defectId}`);
+}
+
+/**
+ * The id of the screenshot attachment on an issue. `fileUpload` gives every upload a new asset
+ * URL, so attachmentCreate's "same URL on the same issue updates" rule cannot catch a repeat
+ * after a timeout; a client-chosen attachment id (AttachmentCreateInput.id) can, by a lookup.
+ */
+export function linearScreenshotAttachmentId(issueId: string, screenshotSha256: string): string {
+  return uuidFrom(`bugloop:linear-screenshot:${issueId}:${screenshotSha256}`);
+}
+
+/** The id of a comment (CommentCreateInput.id), derived from its delivery: the same on every retry. */
+export function linearCommentId(deliveryId: string): string {
+  return uuidFrom(`bugloop:linear-comment:${deliveryId}`);
+}
+
+/** A UUID v4-shaped id derived from a name, as Linear requires for client-chosen ids. */
+function uuidFrom(name: string): string {
+  const hash = createHash('sha256').update(name).digest();
   hash[6] = (hash[6] & 0x0f) | 0x40; // version 4 layout, as Linear requires
   hash[8] = (hash[8] & 0x3f) | 0x80; // RFC 4122 variant
   const hex = hash.subarray(0, 16).toString('hex');
@@ -86,6 +105,22 @@ export function linearIssueId(destinationId: string, defectId: string): string {
 }
 
 const issueQuery = `query BugloopIssue($id: String!) { issue(id: $id) { id identifier url state { name type } } }`;
+const attachmentQuery = `query BugloopAttachment($id: String!) { attachment(id: $id) { id } }`;
+const commentQuery = `query BugloopComment($id: String!) { comment(id: $id) { id } }`;
+
+/**
+ * Whether an entity with this client-chosen id exists. Linear answers an unknown id with an
+ * "Entity not found" GraphQL error.
+ */
+async function exists(linear: LinearClient, query: string, id: string, what: string): Promise<boolean> {
+  try {
+    const result = await linear.client.rawRequest<Record<string, { id: string } | null>, { id: string }>(query, { id });
+    return Object.values(result.data ?? {}).some((entity) => entity?.id === id);
+  } catch (error) {
+    if (/not found/i.test((error as Error).message ?? '')) return false;
+    throw fail(error, what);
+  }
+}
 
 /** Verifies `Linear-Signature`: hex HMAC-SHA256 of the raw body. */
 export function verifyLinearSignature(rawBody: Buffer, header: string | undefined, secret: string): boolean {
@@ -145,6 +180,9 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
 
   async attachScreenshot(settings, ticket, screenshot, context) {
     const linear = await client(settings, context);
+    const attachmentId = linearScreenshotAttachmentId(ticket.externalId, screenshot.sha256);
+    // An upload whose attachmentCreate timed out may have landed: its id says so for sure.
+    if (context.attempt > 1 && (await exists(linear, attachmentQuery, attachmentId, 'attachment lookup'))) return;
     const upload = await call('fileUpload', () => linear.fileUpload(screenshot.contentType, screenshot.filename, screenshot.data.length));
     const file = upload.uploadFile;
     if (!upload.success || !file) throw new Error('Linear fileUpload did not return an upload URL');
@@ -161,7 +199,7 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
       throw classifyRemoteFailure(new Error(`upload answered ${response.status}`), { status: response.status, retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')) }, 'Linear file PUT');
     }
     await call('attachmentCreate', () =>
-      linear.createAttachment({ issueId: ticket.externalId, url: file.assetUrl, title: 'Screenshot', subtitle: screenshot.filename }),
+      linear.createAttachment({ id: attachmentId, issueId: ticket.externalId, url: file.assetUrl, title: 'Screenshot', subtitle: screenshot.filename, metadata: { bugloopSha256: screenshot.sha256 } }),
     );
   },
 
@@ -171,7 +209,10 @@ export const linearDestination: Destination<LinearConfig, LinearSecrets> = {
   },
 
   async addComment(settings, ticket, text, context) {
-    await call('commentCreate', async () => (await client(settings, context)).createComment({ issueId: ticket.externalId, body: text }));
+    const linear = await client(settings, context);
+    const id = linearCommentId(context.deliveryId);
+    if (context.attempt > 1 && (await exists(linear, commentQuery, id, 'comment lookup'))) return;
+    await call('commentCreate', () => linear.createComment({ id, issueId: ticket.externalId, body: text }));
   },
 
   parseInboundWebhook(settings, request) {

@@ -1,6 +1,6 @@
-import type { KnownBlock, WebAPICallResult } from '@slack/web-api';
+import type { KnownBlock, WebClient } from '@slack/web-api';
 import { z } from 'zod';
-import { classifyRemoteFailure, type Destination } from './destination';
+import { classifyRemoteFailure, type DeliveryContext, type Destination } from './destination';
 import { buildSlackMessage } from './ticket-format';
 
 export const slackConfigSchema = z.object({
@@ -25,6 +25,44 @@ function fail(error: unknown, what: string): Error {
     return classifyRemoteFailure(error, { status: permanent.includes(failure.data?.error ?? '') ? 400 : undefined }, `Slack ${what}`);
   }
   return classifyRemoteFailure(error, { status: failure.statusCode }, `Slack ${what}`);
+}
+
+/** The message metadata event type Bugloop's posts carry; its payload names the delivery. */
+export const slackMetadataEventType = 'bugloop_delivery';
+/** conversations.history pages read when looking for an earlier post (15 messages a page for non-Marketplace apps). */
+const historyPagesToSearch = 10;
+/** Slack's clock and ours may disagree; look a little further back than the delivery's start. */
+const clockSkewSeconds = 300;
+
+/**
+ * The ts of a message this delivery already posted, found by its metadata in the channel's
+ * history since the delivery was asked for (`conversations.history` with `include_all_metadata`;
+ * needs the `channels:history` scope, `groups:history` for private channels).
+ */
+async function findPostedMessage(client: WebClient, channel: string, context: DeliveryContext): Promise<string | undefined> {
+  let cursor: string | undefined;
+  for (let page = 0; page < historyPagesToSearch; page += 1) {
+    const history = await client.conversations.history({
+      channel,
+      oldest: String(Math.floor(context.requestedAt.getTime() / 1000) - clockSkewSeconds),
+      include_all_metadata: true,
+      limit: 15,
+      ...(cursor ? { cursor } : {}),
+    });
+    const ours = history.messages?.find(
+      (message) => message.metadata?.event_type === slackMetadataEventType && (message.metadata.event_payload as { delivery_id?: string } | undefined)?.delivery_id === context.deliveryId,
+    );
+    if (ours?.ts) return ours.ts;
+    cursor = history.response_metadata?.next_cursor || undefined;
+    if (!history.has_more || !cursor) return undefined;
+  }
+  return undefined;
+}
+
+/** Whether the thread under `ts` already holds a file of this name (an upload that timed out after Slack stored it). */
+async function threadHasFile(client: WebClient, channel: string, ts: string, filename: string): Promise<boolean> {
+  const replies = await client.conversations.replies({ channel, ts, limit: 15 });
+  return (replies.messages ?? []).some((message) => (message.files ?? []).some((file) => file.name === filename));
 }
 
 /**
@@ -60,16 +98,41 @@ export const slackDestination: Destination<SlackConfig, SlackSecrets> = {
       logLevel: undefined,
     });
     const { text, blocks } = buildSlackMessage(message.content, message.trigger, message.tickets);
-    let posted: WebAPICallResult & { ts?: string };
-    try {
-      posted = await client.chat.postMessage({ channel: settings.config.channel, text, blocks: blocks as unknown as KnownBlock[], unfurl_links: false, unfurl_media: false });
-    } catch (error) {
-      throw fail(error, 'chat.postMessage');
+    const channel = settings.config.channel;
+    // chat.postMessage has no idempotency key. The post carries message metadata naming the
+    // delivery; a retry (after a timeout that may have come after Slack stored the message, or a
+    // crash before we recorded it) looks for it in the channel's history before posting again.
+    let ts: string | undefined;
+    let postedNow = false;
+    if (context.attempt > 1) {
+      try {
+        ts = await findPostedMessage(client, channel, context);
+      } catch (error) {
+        throw fail(error, 'conversations.history');
+      }
+    }
+    if (!ts) {
+      try {
+        const posted = await client.chat.postMessage({
+          channel,
+          text,
+          blocks: blocks as unknown as KnownBlock[],
+          unfurl_links: false,
+          unfurl_media: false,
+          metadata: { event_type: slackMetadataEventType, event_payload: { delivery_id: context.deliveryId, defect_key: message.content.defectKey } },
+        });
+        ts = posted.ts;
+        postedNow = true;
+      } catch (error) {
+        throw fail(error, 'chat.postMessage');
+      }
     }
     if (message.screenshot && settings.config.uploadScreenshot) {
       try {
-        const file = { file: message.screenshot.data, filename: message.screenshot.filename, title: `Screenshot of ${message.content.defectKey}` };
-        await client.filesUploadV2(posted.ts ? { ...file, channel_id: settings.config.channel, thread_ts: posted.ts } : { ...file, channel_id: settings.config.channel });
+        const filename = message.screenshot.filename;
+        if (!postedNow && ts && (await threadHasFile(client, channel, ts, filename))) return;
+        const file = { file: message.screenshot.data, filename, title: `Screenshot of ${message.content.defectKey}` };
+        await client.filesUploadV2(ts ? { ...file, channel_id: channel, thread_ts: ts } : { ...file, channel_id: channel });
       } catch {
         // The message is out; retrying the job would post it twice for the sake of a picture.
       }

@@ -19,7 +19,12 @@ export function signWebhook(secret: string, timestamp: number, rawBody: string):
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`;
 }
 
-/** An outgoing webhook: the defect as JSON to any URL, signed. */
+/**
+ * An outgoing webhook: the defect as JSON to any URL, signed. Delivery is at least once (we
+ * cannot ask a receiver whether it already has a request): every retry carries the same
+ * `Idempotency-Key` and body `deliveryId`, so a receiver that keeps the keys it has seen
+ * processes each delivery exactly once.
+ */
 export const webhookDestination: Destination<WebhookConfig, WebhookSecrets> = {
   kind: 'webhook',
   label: 'Webhook',
@@ -65,6 +70,9 @@ export const webhookDestination: Destination<WebhookConfig, WebhookSecrets> = {
         headers: {
           'Content-Type': 'application/json',
           'User-Agent': 'Bugloop-Webhook/1',
+          // The same on every retry of this delivery: receivers drop repeats by it. Idempotency-Key
+          // is the IETF HTTP API draft's header; X-Bugloop-Delivery is kept for existing receivers.
+          'Idempotency-Key': message.deliveryId,
           'X-Bugloop-Delivery': message.deliveryId,
           'X-Bugloop-Timestamp': String(timestamp),
           'X-Bugloop-Signature': signWebhook(settings.secrets.signingSecret ?? '', timestamp, body),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { isErrorBody } from '../../shared/errors';
+import { isDatabaseUnavailable } from '../db/database-errors';
 import { AppError } from './app-error';
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -82,17 +83,4 @@ export function normalizeError(caught: unknown): AppError {
     return new AppError('invalid_request', error.expose === false ? 'Bad request.' : (error.message ?? 'Bad request.'));
   }
   return new AppError('internal_error', 'internal error', { cause: caught });
-}
-
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
-
-/** True for errors that mean "the database is not reachable right now" rather than a bug. */
-export function isDatabaseUnavailable(caught: unknown): boolean {
-  const error = caught as { code?: string; message?: string } | undefined;
-  if (!error) return false;
-  if (error.code && unavailableCodes.has(error.code)) return true;
-  const message = error.message ?? '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|the database system is (starting up|shutting down)|terminating connection/i.test(
-    message,
-  );
 }

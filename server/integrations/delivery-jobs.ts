@@ -34,19 +34,27 @@ interface Loaded {
 export function registerIntegrationJobHandlers(jobs: JobWorker, options: IntegrationOptions): void {
   const box = new SecretBox(options.secretKey);
 
-  async function load(trx: Transaction<Database>, destinationId: string): Promise<Loaded | undefined> {
+  async function load(trx: Transaction<Database>, destinationId: string, job: Job): Promise<Loaded | undefined> {
     const row = await trx.selectFrom('destinations').selectAll().where('id', '=', destinationId).executeTakeFirst();
     if (!row) return undefined; // deleted since: nothing left to deliver to
     if (!row.enabled) throw new PermanentJobError(`destination "${row.name}" is disabled`);
     const { destination, settings } = settingsOf(box, row);
     if (!destination.isConfigured(settings)) throw new PermanentJobError(`destination "${row.name}" is not fully configured`);
-    return { row, destination, settings, context: { publicUrl: options.publicUrl, timeoutMs: row.timeoutMs, network: options.network } };
+    const context: DeliveryContext = {
+      publicUrl: options.publicUrl,
+      timeoutMs: row.timeoutMs,
+      network: options.network,
+      attempt: job.totalAttempts,
+      deliveryId: deliveryId(job),
+      requestedAt: job.createdAt,
+    };
+    return { row, destination, settings, context };
   }
 
-  async function loadTicket(trx: Transaction<Database>, externalTicketId: string) {
+  async function loadTicket(trx: Transaction<Database>, externalTicketId: string, job: Job) {
     const ticket = await trx.selectFrom('externalTickets').selectAll().where('id', '=', externalTicketId).executeTakeFirst();
     if (!ticket?.externalKey) return undefined;
-    const loaded = await load(trx, ticket.destinationId);
+    const loaded = await load(trx, ticket.destinationId, job);
     if (!loaded) return undefined;
     const reference: TicketReference = { externalId: ticket.externalId ?? ticket.externalKey, key: ticket.externalKey, url: ticket.url ?? '', state: ticket.state };
     return { ticket, reference, ...loaded };
@@ -54,7 +62,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
 
   jobs.register(integrationJobKinds.createTicket, async (job, trx) => {
     const { destinationId, defectId } = job.payload as { destinationId: string; defectId: string };
-    const loaded = await load(trx, destinationId);
+    const loaded = await load(trx, destinationId, job);
     if (!loaded) return;
     const { row, destination, settings, context } = loaded;
     if (!destination.createTicket) throw new PermanentJobError(`${destination.label} cannot hold tickets`);
@@ -62,7 +70,20 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
     if (existing?.externalKey) return;
     const content = await loadTicketContent(trx, defectId, options.publicUrl);
     // Look before creating: an earlier attempt may have timed out after the tracker created the issue.
-    const ticket = (await destination.findTicket?.(settings, content, context)) ?? (await createOnce(destination, () => destination.createTicket!(settings, content, context)));
+    const ticket = (await destination.findTicket?.(settings, content, context)) ?? (await createOnce(destination, settings, () => destination.createTicket!(settings, content, context)));
+    // From here on the ticket exists remotely. If recording it fails (the database went away),
+    // the retry must give the tracker's search time to see the ticket, or it would create another.
+    try {
+      await recordTicket(trx, row, defectId, ticket, destination, content.hasScreenshot);
+    } catch (error) {
+      const searchLagMs = destination.searchLagMs?.(settings) ?? 0;
+      if (searchLagMs === 0) throw error;
+      throw new RetryLaterError(`ticket ${ticket.key} was created but could not be recorded: ${(error as Error).message}`, searchLagMs);
+    }
+  });
+
+  /** The ticket row, the history event and the follow-up jobs (link back, screenshot), in the job's transaction. */
+  async function recordTicket(trx: Transaction<Database>, row: DestinationRow, defectId: string, ticket: TicketReference, destination: AnyDestination, hasScreenshot: boolean): Promise<void> {
     const now = new Date();
     const saved = await trx
       .insertInto('externalTickets')
@@ -92,7 +113,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
     if (destination.linkBack) {
       await enqueueJob(trx, { kind: integrationJobKinds.linkBack, projectId: row.projectId, payload: { externalTicketId: saved.id, defectId }, idempotencyKey: `link-back:${saved.id}`, maxAttempts: row.maxAttempts });
     }
-    if (destination.attachScreenshot && content.hasScreenshot) {
+    if (destination.attachScreenshot && hasScreenshot) {
       await enqueueJob(trx, {
         kind: integrationJobKinds.attachScreenshot,
         projectId: row.projectId,
@@ -101,11 +122,11 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
         maxAttempts: row.maxAttempts,
       });
     }
-  });
+  }
 
   jobs.register(integrationJobKinds.linkBack, async (job, trx) => {
     const { externalTicketId, defectId } = job.payload as { externalTicketId: string; defectId: string };
-    const found = await loadTicket(trx, externalTicketId);
+    const found = await loadTicket(trx, externalTicketId, job);
     if (!found?.destination.linkBack) return;
     const content = await loadTicketContent(trx, defectId, options.publicUrl);
     await found.destination.linkBack(found.settings, found.reference, content, found.context);
@@ -113,7 +134,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
 
   jobs.register(integrationJobKinds.attachScreenshot, async (job, trx) => {
     const { externalTicketId, defectId } = job.payload as { externalTicketId: string; defectId: string };
-    const found = await loadTicket(trx, externalTicketId);
+    const found = await loadTicket(trx, externalTicketId, job);
     if (!found?.destination.attachScreenshot) return;
     const screenshot = await loadScreenshot(trx, defectId);
     if (!screenshot) return;
@@ -122,7 +143,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
 
   jobs.register(integrationJobKinds.comment, async (job, trx) => {
     const { externalTicketId, defectId, since } = job.payload as { externalTicketId: string; defectId: string; since: string | null };
-    const found = await loadTicket(trx, externalTicketId);
+    const found = await loadTicket(trx, externalTicketId, job);
     if (!found?.destination.addComment) return;
     const text = await regressionComment(trx, defectId, since ? new Date(since) : null, options.publicUrl);
     if (!text) return;
@@ -131,7 +152,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
 
   jobs.register(integrationJobKinds.notify, async (job, trx) => {
     const { destinationId, defectId, trigger } = job.payload as { destinationId: string; defectId: string; trigger: string };
-    const loaded = await load(trx, destinationId);
+    const loaded = await load(trx, destinationId, job);
     if (!loaded?.destination.notify) return;
     const content = await loadTicketContent(trx, defectId, options.publicUrl);
     const tickets = await trx.selectFrom('externalTickets').selectAll().where('defectId', '=', defectId).where('externalKey', 'is not', null).execute();
@@ -152,7 +173,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
 
   jobs.register(integrationJobKinds.notifyReporter, async (job, trx) => {
     const { destinationId, reportId, defectId } = job.payload as { destinationId: string; reportId: string; defectId: string };
-    const loaded = await load(trx, destinationId);
+    const loaded = await load(trx, destinationId, job);
     if (!loaded?.destination.notify) return;
     const report = await trx.selectFrom('reports').select(['id', 'title', 'description', 'reporterEmail', 'url']).where('id', '=', reportId).executeTakeFirst();
     const defect = await trx
@@ -183,12 +204,13 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
  * A create that failed in an unknown way (timeout, 5xx) may have happened remotely. The retry
  * waits at least the tracker's search lag, so its look-before-create can see such a ticket.
  */
-async function createOnce(destination: AnyDestination, create: () => Promise<TicketReference>): Promise<TicketReference> {
+async function createOnce(destination: AnyDestination, settings: DestinationSettings, create: () => Promise<TicketReference>): Promise<TicketReference> {
   try {
     return await create();
   } catch (error) {
-    if (!destination.searchLagMs || error instanceof PermanentJobError) throw error;
-    const delayMs = Math.max(destination.searchLagMs, error instanceof RetryLaterError ? error.delayMs : 0);
+    const searchLagMs = destination.searchLagMs?.(settings) ?? 0;
+    if (!searchLagMs || error instanceof PermanentJobError) throw error;
+    const delayMs = Math.max(searchLagMs, error instanceof RetryLaterError ? error.delayMs : 0);
     throw new RetryLaterError(`${(error as Error).message} (retrying after the search lag, so an issue created anyway is found)`, delayMs);
   }
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database, Job } from '../db/schema';
+import { isDatabaseConnectionError } from '../db/database-errors';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -61,7 +62,11 @@ export type JobHandler = (job: Job, trx: Transaction<Database>) => Promise<void>
 export interface JobWorkerOptions {
   concurrency: number;
   pollIntervalMs: number;
-  /** A running job older than this is presumed orphaned by a crashed process and retried. */
+  /**
+   * A running job whose lease was not renewed for this long is presumed orphaned by a crashed
+   * process and retried. Live workers renew the leases of their jobs every third of it, so a slow
+   * job is never taken over while its worker still runs it.
+   */
   leaseMs?: number;
   /** Delay before retry n (1-based); exponential with full jitter by default. */
   backoffMs?: (attempt: number) => number;
@@ -81,6 +86,9 @@ export class JobWorker {
   private readonly workerId = `${process.pid}:${randomUUID().slice(0, 8)}`;
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Ids of the jobs this worker is running now: the leases it renews. */
+  private readonly runningIds = new Set<string>();
+  private heartbeat: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
   private loop: Promise<void> | undefined;
 
@@ -99,8 +107,14 @@ export class JobWorker {
   async start({ recoverAllRunning = false } = {}): Promise<void> {
     if (this.running || this.options.concurrency === 0) return;
     this.running = true;
-    await this.reclaimOrphans(recoverAllRunning ? 0 : (this.options.leaseMs ?? 5 * 60_000));
+    await this.reclaimOrphans(recoverAllRunning ? 0 : this.leaseMs);
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
     this.loop = this.pollLoop();
+  }
+
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? 5 * 60_000;
   }
 
   /** Ask the loop to look now rather than at the next interval (after an enqueue in this process). */
@@ -114,6 +128,28 @@ export class JobWorker {
     this.poke();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    clearInterval(this.heartbeat);
+  }
+
+  /**
+   * Renews the leases of the jobs this worker is running. Without it, a job slower than the lease
+   * (a tracker taking its time) would be taken over by another process while this one still runs
+   * it, and its remote effect would happen twice; found by test/faults/two-servers.test.ts.
+   */
+  private async renewLeases(): Promise<void> {
+    if (this.runningIds.size === 0) return;
+    try {
+      await this.db
+        .updateTable('jobs')
+        .set({ lockedAt: sql`now()` })
+        .where('id', 'in', [...this.runningIds] as never[])
+        .where('lockedBy', '=', this.workerId)
+        .where('state', '=', 'running')
+        .execute();
+    } catch (error) {
+      // The database is away; the jobs' own transactions fail too, and are retried.
+      this.logger.debug({ err: error }, 'could not renew job leases');
+    }
   }
 
   /** Runs ready jobs until none is left; for tests, benchmarks and the CLI. Returns how many ran. */
@@ -143,9 +179,11 @@ export class JobWorker {
             });
             this.inFlight.add(task);
           }
-          if (Date.now() - lastReclaim > 30_000) {
+          // Look for orphans about once per lease (at most every 30 s), so a killed process's
+          // jobs are taken over soon after their lease runs out.
+          if (Date.now() - lastReclaim > Math.min(30_000, this.leaseMs)) {
             lastReclaim = Date.now();
-            await this.reclaimOrphans(this.options.leaseMs ?? 5 * 60_000);
+            await this.reclaimOrphans(this.leaseMs);
           }
         } catch (error) {
           this.logger.warn({ err: error }, 'job polling failed; retrying');
@@ -171,7 +209,7 @@ export class JobWorker {
     if (kinds.length === 0) return [];
     return this.db
       .updateTable('jobs')
-      .set({ state: 'running', lockedAt: sql`now()`, lockedBy: this.workerId, attempts: sql`attempts + 1` })
+      .set({ state: 'running', lockedAt: sql`now()`, lockedBy: this.workerId, attempts: sql`attempts + 1`, totalAttempts: sql`total_attempts + 1` })
       .where('id', 'in', (query) =>
         query
           .selectFrom('jobs')
@@ -192,12 +230,13 @@ export class JobWorker {
   private async execute(job: Job): Promise<void> {
     const handler = this.handlers.get(job.kind)!;
     const log = this.logger.child({ jobId: job.id, jobKind: job.kind, attempt: job.attempts });
+    this.runningIds.add(String(job.id));
     try {
       await this.db.transaction().execute(async (trx) => {
         await handler(job, trx);
         const finished = await trx
           .updateTable('jobs')
-          .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lockedBy: null, lastError: null })
+          .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lastError: null }) // locked_by stays: who did it
           .where('id', '=', job.id)
           .where('lockedBy', '=', this.workerId)
           .executeTakeFirst();
@@ -211,7 +250,10 @@ export class JobWorker {
       }
       const message = (error as Error)?.message ?? String(error);
       const permanent = error instanceof PermanentJobError;
-      const exhausted = job.attempts >= job.maxAttempts;
+      // A database outage is not the job's fault: it does not use up the job's attempts, so a
+      // long outage cannot send report processing to the dead-letter list.
+      const outage = isDatabaseConnectionError(error);
+      const exhausted = !outage && job.attempts >= job.maxAttempts;
       const delayMs = error instanceof RetryLaterError ? error.delayMs : (this.options.backoffMs ?? exponentialBackoffWithJitter)(job.attempts);
       if (permanent || exhausted) log.error({ err: error }, 'job failed for good; kept in the dead-letter list');
       else log.warn({ err: error, retryInMs: delayMs }, 'job failed; will retry');
@@ -220,6 +262,7 @@ export class JobWorker {
           .updateTable('jobs')
           .set({
             state: permanent || exhausted ? 'dead' : 'pending',
+            ...(outage ? { attempts: sql<number>`greatest(attempts - 1, 0)` } : {}),
             runAt: new Date(Date.now() + delayMs),
             lastError: message.slice(0, 2000),
             lockedAt: null,
@@ -233,6 +276,8 @@ export class JobWorker {
         // The lease expires and another worker retries it; nothing is lost.
         log.warn({ err: updateError }, 'could not record job failure');
       }
+    } finally {
+      this.runningIds.delete(String(job.id));
     }
   }
 

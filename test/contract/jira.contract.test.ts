@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import type { DestinationRow } from '../../server/db/schema';
-import { jiraDestination, jiraGlobalId } from '../../server/destinations/jira';
+import { jiraCommentPropertyKey, jiraDestination, jiraGlobalId } from '../../server/destinations/jira';
 import { settingsOf } from '../../server/destinations/destination-repository';
 import { loadTicketContent } from '../../server/destinations/ticket-content';
 import { enqueueDelivery } from '../../server/integrations/delivery-queue';
 import { applyStatusChange } from '../../server/integrations/status-sync';
 import { onReportAddedToDefect } from '../../server/routing/route-defect';
 import { createTestDatabase } from '../support/test-database';
-import { addDestination, addReport, integrationWorker, makeJobsDue, secretBox, seedDefect, testNetwork, testPublicUrl } from '../support/integrations';
+import { addDestination, addReport, integrationWorker, makeJobsDue, secretBox, seedDefect, testDeliveryContext, testPublicUrl } from '../support/integrations';
 import { validateAdf } from './fakes/adf-validator';
 import { createFakeJira } from './fakes/fake-jira';
 import { jsonOf } from './fakes/fake-server';
@@ -118,7 +118,7 @@ describe('Jira through jira.js Version3Client', () => {
     await deliver(destination, defectId);
     const { settings } = settingsOf(secretBox, destination);
     const content = await loadTicketContent(database.db, defectId, testPublicUrl);
-    await jiraDestination.linkBack!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, content, { publicUrl: testPublicUrl, timeoutMs: 2000, network: testNetwork });
+    await jiraDestination.linkBack!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, content, testDeliveryContext());
     expect(jira.issues[0].remoteLinks).toHaveLength(1);
     expect(jira.issues[0].remoteLinks[0]).toMatchObject({ globalId: jiraGlobalId({ defectId }), object: { url: `${testPublicUrl}/p/${content.projectId}/defects/${defectId}` } });
     expect(jira.server.calls('POST', /\/remotelink$/)).toHaveLength(2);
@@ -183,7 +183,7 @@ describe('Jira through jira.js Version3Client', () => {
     const { destination, defectId } = await setup();
     await deliver(destination, defectId);
     const { settings } = settingsOf(secretBox, destination);
-    await jiraDestination.addComment!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, '2 new reports since it was resolved, last on 1.4.2.', { publicUrl: testPublicUrl, timeoutMs: 2000, network: testNetwork });
+    await jiraDestination.addComment!(settings as never, { externalId: '10001', key: 'WEB-1', url: '' }, '2 new reports since it was resolved, last on 1.4.2.', testDeliveryContext());
     expect(jira.issues[0].comments).toHaveLength(1);
     expect(validateAdf(jira.issues[0].comments[0].body)).toEqual([]);
   });
@@ -213,5 +213,44 @@ describe('Jira through jira.js Version3Client', () => {
     expect(jira.issues[0].attachments[0].data.equals(screenshot)).toBe(true);
     const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.attach_screenshot').where('idempotencyKey', 'like', 'screenshot:%').orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(job).toMatchObject({ state: 'done', attempts: 2 });
+  });
+
+  it('with a search index that lags, the retry after a timed-out create waits the lag and still finds the one issue', async () => {
+    jira = createFakeJira({ ...credentials, searchLagMs: 600 });
+    await jira.server.start();
+    const { destination, defectId } = await setup({ searchLagSeconds: 1 });
+    jira.server.inject('POST', /^\/rest\/api\/3\/issue$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver(destination, defectId);
+    const waiting = await ticketJob(destination.id, defectId);
+    expect(waiting.state).toBe('pending');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, waiting.runAt.getTime() - Date.now()) + 50));
+    await integrationWorker(database.db).drain();
+    expect(jira.issues).toHaveLength(1);
+    expect(await ticketJob(destination.id, defectId)).toMatchObject({ state: 'done', attempts: 2 });
+    await jira.server.close();
+  });
+
+  it('links back once when the remote link call timed out after Jira stored it (globalId)', async () => {
+    const { destination, defectId } = await setup();
+    jira.server.inject('POST', /\/remotelink$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver(destination, defectId);
+    expect(jira.server.calls('POST', /\/remotelink$/)).toHaveLength(2);
+    expect(jira.issues[0].remoteLinks).toHaveLength(1);
+  });
+
+  it('comments once when adding a comment timed out after Jira stored it: the retry finds it by its property', async () => {
+    const { destination, defectId } = await setup();
+    await deliver(destination, defectId);
+    const { settings } = settingsOf(secretBox, destination);
+    jira.server.inject('POST', /\/comment$/, { kind: 'slow-after-success', delayMs: 1500 });
+    const context = testDeliveryContext({ timeoutMs: 500 });
+    const ticket = { externalId: jira.issues[0].id, key: jira.issues[0].key, url: '' };
+    await expect(jiraDestination.addComment!(settings as never, ticket, '2 new reports since it was resolved.', context)).rejects.toThrow();
+    await jiraDestination.addComment!(settings as never, ticket, '2 new reports since it was resolved.', { ...context, attempt: 2 });
+    expect(jira.issues[0].comments).toHaveLength(1);
+    expect(jira.issues[0].comments[0].properties).toEqual([{ key: jiraCommentPropertyKey, value: { deliveryId: context.deliveryId } }]);
+    // A different delivery is a different comment.
+    await jiraDestination.addComment!(settings as never, ticket, 'another one', { ...testDeliveryContext(), attempt: 2 });
+    expect(jira.issues[0].comments).toHaveLength(2);
   });
 });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import type { DestinationRow } from '../../server/db/schema';
-import { linearIssueId } from '../../server/destinations/linear';
+import { linearCommentId, linearDestination, linearIssueId } from '../../server/destinations/linear';
+import { settingsOf } from '../../server/destinations/destination-repository';
 import { enqueueDelivery } from '../../server/integrations/delivery-queue';
 import { createTestDatabase } from '../support/test-database';
-import { addDestination, integrationWorker, makeJobsDue, seedDefect, testPublicUrl } from '../support/integrations';
+import { addDestination, integrationWorker, makeJobsDue, secretBox, seedDefect, testDeliveryContext, testPublicUrl } from '../support/integrations';
 import { createFakeLinear } from './fakes/fake-linear';
 import { jsonOf } from './fakes/fake-server';
 
@@ -114,5 +115,37 @@ describe('Linear through @linear/sdk', () => {
     await deliver(broken, defectId);
     const job = await database.db.selectFrom('jobs').selectAll().where('idempotencyKey', '=', `ticket:${broken.id}:${defectId}`).executeTakeFirstOrThrow();
     expect(job).toMatchObject({ state: 'dead', attempts: 1 });
+  });
+
+  it('attaches the screenshot once when attachmentCreate timed out after Linear stored it (a new fileUpload would get a new URL)', async () => {
+    const { destination, defectId } = await setup();
+    linear.server.inject('POST', /^\/graphql$/, { kind: 'slow-after-success', delayMs: 1500 }, 1, (request) => request.body.includes('attachmentCreate('));
+    await deliver(destination, defectId);
+    const screenshots = linear.issues[0].attachments.filter((attachment) => attachment.title === 'Screenshot');
+    expect(screenshots).toHaveLength(1);
+    expect(screenshots[0].metadata).toMatchObject({ bugloopSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(graphqlCalls().filter((call) => /fileUpload\(/.test(call.query))).toHaveLength(1);
+    expect(graphqlCalls().filter((call) => /attachment\(id:/.test(call.query))).toHaveLength(1);
+  });
+
+  it('links back once when attachmentLinkURL timed out after success (same URL on the same issue updates)', async () => {
+    const { destination, defectId } = await setup();
+    linear.server.inject('POST', /^\/graphql$/, { kind: 'slow-after-success', delayMs: 1500 }, 1, (request) => request.body.includes('attachmentLinkURL('));
+    await deliver(destination, defectId);
+    expect(graphqlCalls().filter((call) => /attachmentLinkURL\(/.test(call.query))).toHaveLength(2);
+    expect(linear.issues[0].attachments.filter((attachment) => attachment.url.startsWith(testPublicUrl))).toHaveLength(1);
+  });
+
+  it('comments once when commentCreate timed out after success: the comment id is chosen by Bugloop', async () => {
+    const { destination, defectId } = await setup();
+    await deliver(destination, defectId);
+    const ticket = await database.db.selectFrom('externalTickets').selectAll().where('defectId', '=', defectId).executeTakeFirstOrThrow();
+    linear.server.inject('POST', /^\/graphql$/, { kind: 'slow-after-success', delayMs: 1500 }, 1, (request) => request.body.includes('commentCreate('));
+    const context = testDeliveryContext({ timeoutMs: 500 });
+    const { settings } = settingsOf(secretBox, destination);
+    const reference = { externalId: ticket.externalId!, key: ticket.externalKey!, url: ticket.url ?? '' };
+    await expect(linearDestination.addComment!(settings as never, reference, '2 new reports since it was resolved', context)).rejects.toThrow();
+    await linearDestination.addComment!(settings as never, reference, '2 new reports since it was resolved', { ...context, attempt: 2 });
+    expect(linear.issues[0].comments).toEqual([expect.objectContaining({ id: linearCommentId(context.deliveryId) })]);
   });
 });

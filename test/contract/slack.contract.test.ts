@@ -106,4 +106,50 @@ describe('Slack through @slack/web-api', () => {
     expect(job).toMatchObject({ state: 'dead', attempts: 1 });
     expect(job.lastError).toContain('invalid_auth');
   });
+
+  it('posts once when chat.postMessage timed out after Slack stored it: the retry finds it by its metadata', async () => {
+    const { destination, defectId, screenshot } = await setup();
+    slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver(destination, defectId);
+    expect(slack.server.calls('POST', /^\/api\/chat\.postMessage$/)).toHaveLength(1);
+    expect(slack.messages).toHaveLength(1);
+    expect(slack.messages[0].metadata).toMatchObject({ event_type: 'bugloop_delivery', event_payload: { delivery_id: expect.stringMatching(/^bugloop-/) } });
+    const history = slack.server.calls('POST', /^\/api\/conversations\.history$/);
+    expect(history).toHaveLength(1);
+    expect(new URLSearchParams(history[0].body.toString()).get('include_all_metadata')).toBe('true');
+    // The first attempt never reached the upload; the retry puts the screenshot in the thread, once.
+    expect(slack.fileShares).toEqual([expect.objectContaining({ threadTs: slack.messages[0].ts, name: 'screenshot.png' })]);
+    expect([...slack.files.values()].find((file) => file.completed)?.data?.equals(screenshot)).toBe(true);
+    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'done', attempts: 2, totalAttempts: 2 });
+  });
+
+  it('uploads the screenshot once when the upload timed out after Slack shared it', async () => {
+    const { destination, defectId } = await setup();
+    slack.server.inject('POST', /^\/api\/files\.completeUploadExternal$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver(destination, defectId);
+    expect(slack.messages).toHaveLength(1);
+    expect(slack.fileShares).toHaveLength(1);
+  });
+
+  it('a dead letter retried after a post that timed out after success does not post again', async () => {
+    const { destination, defectId } = await setup();
+    await database.db.updateTable('destinations').set({ maxAttempts: 1 }).where('id', '=', destination.id).execute();
+    slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'slow-after-success', delayMs: 1500 });
+    await deliver({ ...destination, maxAttempts: 1 }, defectId);
+    const dead = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
+    expect(dead).toMatchObject({ state: 'dead', attempts: 1 });
+    expect(slack.messages).toHaveLength(1);
+    // What the dead-letter retry button does: pending again with a fresh set of attempts.
+    await database.db.updateTable('jobs').set({ state: 'pending', attempts: 0, runAt: new Date(), finishedAt: null }).where('id', '=', dead.id).execute();
+    await integrationWorker(database.db).drain();
+    expect(slack.messages).toHaveLength(1);
+    expect(await database.db.selectFrom('jobs').select(['state', 'attempts', 'totalAttempts']).where('id', '=', dead.id).executeTakeFirstOrThrow()).toEqual({ state: 'done', attempts: 1, totalAttempts: 2 });
+  });
+
+  it('never looks in the history on a first attempt (conversations.history is rate-limited to 1 a minute for most apps)', async () => {
+    const { destination, defectId } = await setup();
+    await deliver(destination, defectId);
+    expect(slack.server.calls('POST', /^\/api\/conversations\./)).toEqual([]);
+  });
 });

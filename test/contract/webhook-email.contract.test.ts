@@ -55,6 +55,26 @@ describe('outgoing webhook', () => {
       await receiver.server.close();
     }
   });
+
+  it('sends the same Idempotency-Key again after a timeout that came after the receiver took it: processed once', async () => {
+    const receiver = createFakeWebhookReceiver();
+    await receiver.server.start();
+    try {
+      const { projectId, defectId } = await seedDefect(database.db);
+      receiver.server.inject('POST', /^\/hook$/, { kind: 'slow-after-success', delayMs: 1500 });
+      const destination = await addDestination(database.db, projectId, { kind: 'webhook', name: 'ops', config: { url: `${receiver.server.url}/hook` }, secrets: { signingSecret: 'whsec_0123456789abcdef' }, timeoutMs: 500 });
+      await database.db.transaction().execute((trx) => enqueueDelivery(trx, destination, defectId, 'defect_created', ''));
+      await integrationWorker(database.db).drain();
+      const arrivals = receiver.server.calls('POST', /^\/hook$/);
+      expect(arrivals).toHaveLength(2);
+      expect(new Set(arrivals.map((request) => request.headers['idempotency-key'])).size).toBe(1);
+      expect(arrivals[0].headers['idempotency-key']).toBe(arrivals[0].headers['x-bugloop-delivery']);
+      expect(arrivals.map((request) => (jsonOf(request) as { deliveryId: string }).deliveryId)).toEqual([arrivals[0].headers['idempotency-key'], arrivals[0].headers['idempotency-key']]);
+      expect(receiver.processed).toHaveLength(1);
+    } finally {
+      await receiver.server.close();
+    }
+  });
 });
 
 describe('email to reporters through nodemailer', () => {

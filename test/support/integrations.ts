@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DefectSeverity } from '../../server/db/schema';
 import { attachReportToDefect, createDefect } from '../../server/defects/defect-service';
+import type { DeliveryContext } from '../../server/destinations/destination';
 import { createDestination } from '../../server/destinations/destination-repository';
 import { registerIntegrationJobHandlers } from '../../server/integrations/delivery-jobs';
 import { SecretBox } from '../../server/integrations/secret-box';
@@ -123,6 +124,11 @@ export function integrationWorker(db: Kysely<Database>, network: OutboundNetwork
   const worker = new JobWorker(db, createLogger('silent'), { concurrency: 1, pollIntervalMs: 20, backoffMs: () => 0 });
   registerIntegrationJobHandlers(worker, { secretKey: testSecretKey, publicUrl: testPublicUrl, network });
   return worker;
+}
+
+/** A delivery context for calling a destination directly: a first attempt with a fresh delivery id. */
+export function testDeliveryContext(overrides: Partial<DeliveryContext> = {}): DeliveryContext {
+  return { publicUrl: testPublicUrl, timeoutMs: 2000, network: testNetwork, attempt: 1, deliveryId: `bugloop-test-${randomUUID()}`, requestedAt: new Date(), ...overrides };
 }
 
 /** Makes delayed jobs (Retry-After, comment windows) due now. */

@@ -8,16 +8,21 @@ export interface FakeJiraIssue {
   status: { name: string; statusCategory: { key: string } };
   attachments: { id: string; filename: string; mimeType: string; data: Buffer }[];
   remoteLinks: { id: number; globalId?: string; object: { url: string; title: string } }[];
-  comments: { id: string; body: unknown }[];
+  comments: { id: string; body: unknown; created: string; properties: { key: string; value: unknown }[] }[];
+  /** When it was created (ms); JQL search sees it only `searchLagMs` later. */
+  createdAt: number;
 }
 
 /**
  * A fake Jira Cloud REST v3: issue create (ADF description checked), JQL search by label
  * (POST /rest/api/3/search/jql), attachments (multipart, `file` part, X-Atlassian-Token: no-check
- * required), remote links upserted by globalId, comments. Basic auth is checked.
+ * required), remote links upserted by globalId, comments with entity properties (listed newest
+ * first, and with their properties through POST /rest/api/3/comment/list?expand=properties).
+ * Basic auth is checked. Like Jira's index, search sees a new issue only after `searchLagMs`.
  */
-export function createFakeJira(options: { email: string; apiToken: string; projectKey: string }) {
+export function createFakeJira(options: { email: string; apiToken: string; projectKey: string; searchLagMs?: number }) {
   const issues: FakeJiraIssue[] = [];
+  let commentSequence = 0;
   let sequence = 0;
   const expectedAuth = `Basic ${Buffer.from(`${options.email}:${options.apiToken}`).toString('base64')}`;
   const error = (status: number, message: string): FakeResponse => ({ status, body: { errorMessages: [message], errors: {} } });
@@ -59,6 +64,7 @@ export function createFakeJira(options: { email: string; apiToken: string; proje
         attachments: [],
         remoteLinks: [],
         comments: [],
+        createdAt: Date.now(),
       };
       issues.push(issue);
       return { status: 201, body: { id: issue.id, key: issue.key, self: `${server.url}/rest/api/3/issue/${issue.id}` } };
@@ -67,7 +73,8 @@ export function createFakeJira(options: { email: string; apiToken: string; proje
       const body = jsonOf(request) as { jql?: string; maxResults?: number };
       const label = /labels\s*=\s*"([^"]+)"/.exec(body.jql ?? '')?.[1];
       const project = /project\s*=\s*"([^"]+)"/.exec(body.jql ?? '')?.[1];
-      const found = issues.filter((issue) => (!label || issue.fields.labels.includes(label)) && (!project || issue.fields.project.key === project));
+      const indexed = issues.filter((issue) => issue.createdAt <= Date.now() - (options.searchLagMs ?? 0));
+      const found = indexed.filter((issue) => (!label || issue.fields.labels.includes(label)) && (!project || issue.fields.project.key === project));
       return {
         status: 200,
         body: { issues: found.slice(0, body.maxResults ?? 50).map((issue) => ({ id: issue.id, key: issue.key, fields: { status: issue.status } })), isLast: true },
@@ -104,10 +111,33 @@ export function createFakeJira(options: { email: string; apiToken: string; proje
         const body = jsonOf(request) as { body?: unknown };
         const problems = validateAdf(body.body);
         if (problems.length > 0) return error(400, `Comment body must be an Atlassian Document: ${problems.join('; ')}`);
-        const comment = { id: String(30000 + issue.comments.length + 1), body: body.body };
+        const properties = (body as { properties?: { key: string; value: unknown }[] }).properties ?? [];
+        if (!Array.isArray(properties) || properties.some((property) => typeof property?.key !== 'string' || property.key.length > 255)) return error(400, 'invalid properties');
+        commentSequence += 1;
+        const comment = { id: String(30000 + commentSequence), body: body.body, created: new Date(Date.now() + commentSequence).toISOString(), properties };
         issue.comments.push(comment);
-        return { status: 201, body: { id: comment.id, body: comment.body } };
+        return { status: 201, body: { id: comment.id, body: comment.body, created: comment.created } };
       }
+      if (issuePath[2] === 'comment' && request.method === 'GET') {
+        const newestFirst = request.query.get('orderBy') === '-created';
+        const ordered = newestFirst ? [...issue.comments].reverse() : issue.comments;
+        const startAt = Number(request.query.get('startAt') ?? 0);
+        const maxResults = Number(request.query.get('maxResults') ?? 50);
+        // Like Jira, the list never includes properties.
+        const page = ordered.slice(startAt, startAt + maxResults).map(({ id, body, created }) => ({ id, body, created }));
+        return { status: 200, body: { startAt, maxResults, total: issue.comments.length, comments: page } };
+      }
+    }
+    if (request.method === 'POST' && request.path === '/rest/api/3/comment/list') {
+      const body = jsonOf(request) as { ids?: number[] };
+      if (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > 1000) return error(400, 'ids must list 1 to 1000 comment ids');
+      const withProperties = (request.query.get('expand') ?? '').split(',').includes('properties');
+      const all = issues.flatMap((issue) => issue.comments);
+      const values = body.ids
+        .map((id) => all.find((comment) => Number(comment.id) === Number(id)))
+        .filter((comment) => comment !== undefined)
+        .map(({ id, body: commentBody, created, properties }) => ({ id, body: commentBody, created, ...(withProperties ? { properties } : {}) }));
+      return { status: 200, body: { startAt: 0, maxResults: values.length, total: values.length, isLast: true, values } };
     }
     return error(404, `no fake for ${request.method} ${request.path}`);
   });

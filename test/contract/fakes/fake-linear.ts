@@ -10,15 +10,17 @@ export interface FakeLinearIssue {
   priority?: number;
   labelIds?: string[];
   state: { name: string; type: string };
-  attachments: { id: string; url: string; title?: string; subtitle?: string }[];
+  attachments: { id: string; url: string; title?: string; subtitle?: string; metadata?: Record<string, unknown> }[];
   comments: { id: string; body: string }[];
 }
 
 /**
  * A fake Linear GraphQL API (POST /graphql) answering the operations Bugloop sends through
  * @linear/sdk: issueCreate (client-chosen id honoured, duplicates refused), issue(id),
- * fileUpload (signed PUT URL with required headers), attachmentCreate, attachmentLinkURL (one per
- * URL and issue), commentCreate. The PUT target checks the headers and the byte count.
+ * fileUpload (signed PUT URL with required headers; a new asset URL every time), attachmentCreate
+ * (client-chosen id; the same URL on the same issue updates instead of adding), attachmentLinkURL
+ * (one per URL and issue), attachment(id), commentCreate (client-chosen id, duplicates refused),
+ * comment(id). The PUT target checks the headers and the byte count.
  */
 export function createFakeLinear(options: { apiKey: string; teamId: string; teamKey: string }) {
   const issues: FakeLinearIssue[] = [];
@@ -107,17 +109,32 @@ export function createFakeLinear(options: { apiKey: string; teamId: string; team
         const issue = issues.find((candidate) => candidate.id === input.issueId);
         if (!issue) return graphqlError('Entity not found: Issue', 'invalid input');
         let attachment = issue.attachments.find((candidate) => candidate.url === input.url);
-        if (!attachment) {
-          attachment = { id: crypto.randomUUID(), url: input.url, title: input.title, subtitle: input.subtitle };
+        if (!attachment && input.id && issues.some((candidate) => candidate.attachments.some((existing) => existing.id === input.id))) {
+          return graphqlError('Entity already exists with this id', 'invalid input');
+        }
+        if (attachment) Object.assign(attachment, { title: input.title ?? attachment.title, subtitle: input.subtitle ?? attachment.subtitle });
+        else {
+          attachment = { id: input.id ?? crypto.randomUUID(), url: input.url, title: input.title, subtitle: input.subtitle, metadata: input.metadata };
           issue.attachments.push(attachment);
         }
         return { status: 200, body: { data: { [field]: { __typename: 'AttachmentPayload', lastSyncId: syncId, success: true, attachment: { __typename: 'Attachment', id: attachment.id } } } } };
+      }
+      case 'attachment': {
+        const attachment = issues.flatMap((issue) => issue.attachments).find((candidate) => candidate.id === variables.id);
+        if (!attachment) return graphqlError('Entity not found: Attachment', 'invalid input');
+        return { status: 200, body: { data: { attachment: { id: attachment.id, url: attachment.url, title: attachment.title } } } };
+      }
+      case 'comment': {
+        const comment = issues.flatMap((issue) => issue.comments).find((candidate) => candidate.id === variables.id);
+        if (!comment) return graphqlError('Entity not found: Comment', 'invalid input');
+        return { status: 200, body: { data: { comment: { id: comment.id } } } };
       }
       case 'commentCreate': {
         const input = variables.input ?? {};
         const issue = issues.find((candidate) => candidate.id === input.issueId);
         if (!issue) return graphqlError('Entity not found: Issue', 'invalid input');
-        const comment = { id: crypto.randomUUID(), body: input.body };
+        if (input.id && issues.some((candidate) => candidate.comments.some((existing) => existing.id === input.id))) return graphqlError('Entity already exists with this id', 'invalid input');
+        const comment = { id: input.id ?? crypto.randomUUID(), body: input.body };
         issue.comments.push(comment);
         return { status: 200, body: { data: { commentCreate: { __typename: 'CommentPayload', lastSyncId: syncId, success: true, comment: { __typename: 'Comment', id: comment.id } } } } };
       }

@@ -32,15 +32,33 @@ export class FakeServer {
   readonly requests: RecordedRequest[] = [];
   private readonly faults: { method: string; path: RegExp; fault: Fault; remaining: number; when?: (request: RecordedRequest) => boolean }[] = [];
   private server: http.Server | undefined;
+  private outage: 'refuse' | 'error' | undefined;
+  private port = 0;
   url = '';
 
   constructor(private readonly route: Route) {}
 
   async start(): Promise<this> {
     this.server = http.createServer((request, response) => void this.handle(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    this.url = `http://127.0.0.1:${this.port}`;
     return this;
+  }
+
+  /**
+   * The vendor goes down: `refuse` closes the port (connection refused, and open connections are
+   * cut), `error` answers every request 500 without doing anything. `comeBack()` ends it, on the
+   * same port.
+   */
+  async goDown(mode: 'refuse' | 'error'): Promise<void> {
+    this.outage = mode;
+    if (mode === 'refuse') await this.close();
+  }
+
+  async comeBack(): Promise<void> {
+    if (this.outage === 'refuse') await this.start();
+    this.outage = undefined;
   }
 
   async close(): Promise<void> {
@@ -64,6 +82,7 @@ export class FakeServer {
     const url = new URL(incoming.url ?? '/', 'http://fake');
     const request: RecordedRequest = { method: incoming.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: incoming.headers, body: Buffer.concat(chunks) };
     this.requests.push(request);
+    if (this.outage) return send(response, { status: 500, body: { error: 'vendor outage' } });
     const fault = this.faults.find(
       (candidate) => candidate.remaining > 0 && candidate.method === request.method && candidate.path.test(request.path) && (!candidate.when || candidate.when(request)),
     );
