@@ -7,6 +7,7 @@ import * as requirements from './migrations/20261122_0300_requirements';
 import * as integrationDelivery from './migrations/20261122_0400_integration_delivery';
 import * as defectStates from './migrations/20261122_0500_defect_states';
 import * as defectImpact from './migrations/20261122_0200_defect_impact';
+import * as processingIndexes from './migrations/20261201_1500_processing_indexes';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '20261122_0400_integration_delivery': integrationDelivery,
   '20261122_0500_defect_states': defectStates,
   '20261122_0200_defect_impact': defectImpact,
+  '20261201_1500_processing_indexes': processingIndexes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
