@@ -25,7 +25,7 @@ import { createProject } from '../server/projects/project-service';
 import { makePng } from '../test/support/images';
 import { summarizeProfile } from './cpu-profile-summary';
 import { spawnBenchServer, type BenchServerProcess } from './server-process';
-import { createBenchDatabase, loadAverage, printTable, seedProcessedDefects } from './support';
+import { createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -159,21 +159,33 @@ async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T } & QueueTr
   return { result, samples, drainSeconds: remaining === 0 ? (Date.now() - finishedAt) / 1000 : Number.NaN };
 }
 
+/** Runs `work` and answers the CPU the server process and its PostgreSQL backends spent per report. */
+async function withCpu<T extends RunResult>(target: BenchServerProcess, databaseName: string, work: () => Promise<T>): Promise<T & { serverCpuMs: number; postgresCpuMs: number }> {
+  const serverBefore = (await target.stats()).cpuMicros;
+  const postgresBefore = await postgresCpuMillis(db, databaseName);
+  const result = await work();
+  const serverAfter = (await target.stats()).cpuMicros;
+  const postgresAfter = await postgresCpuMillis(db, databaseName);
+  return { ...result, serverCpuMs: (serverAfter - serverBefore) / 1000 / result.requests, postgresCpuMs: (postgresAfter - postgresBefore) / result.requests };
+}
+
 const drained = (trace: QueueTrace) => (Number.isNaN(trace.drainSeconds) ? 'NOT within 60 s' : `${trace.drainSeconds.toFixed(1)} s after the load`);
 
 console.log(`bench:ingest on PostgreSQL, ${seconds}s per run, ${connections} connections, ${jobConcurrency} job workers; server and baseline in their own processes`);
 console.log(`load average at start: ${loadAverage()} (2 cores shared by the server, its workers, PostgreSQL and autocannon)\n`);
 
-const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'load avg']];
+const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'server CPU ms', 'PG CPU ms', 'load avg']];
 const figures: Record<string, number | boolean | string> = {};
 for (const withImage of [false, true]) {
   const label = withImage ? 'with 300 KB image' : 'without image';
-  const baselineRun = await load(baseline.url, withImage);
+  const baselineRun = await withCpu(baseline, baselineDatabase.name, () => load(baseline.url, withImage));
   const baselineLoad = loadAverage();
-  const { result: bugloop, ...trace } = await sampleQueue(load(server.url, withImage));
+  // The server's CPU counts its processing of these reports during the run, not the drain after it.
+  const { result: bugloop, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, withImage)));
   const ratio = bugloop.requestsPerSecond / baselineRun.requestsPerSecond;
-  rows.push([`baseline, ${label}`, baselineRun.requestsPerSecond.toFixed(0), baselineRun.p50, baselineRun.p99, baselineRun.errors, baselineRun.non2xx, '', baselineLoad]);
-  rows.push([`bugloop, ${label}`, bugloop.requestsPerSecond.toFixed(0), bugloop.p50, bugloop.p99, bugloop.errors, bugloop.non2xx, ratio.toFixed(2), loadAverage()]);
+  const cpu = (run: { serverCpuMs: number; postgresCpuMs: number }) => [run.serverCpuMs.toFixed(2), run.postgresCpuMs.toFixed(2)];
+  rows.push([`baseline, ${label}`, baselineRun.requestsPerSecond.toFixed(0), baselineRun.p50, baselineRun.p99, baselineRun.errors, baselineRun.non2xx, '', ...cpu(baselineRun), baselineLoad]);
+  rows.push([`bugloop, ${label}`, bugloop.requestsPerSecond.toFixed(0), bugloop.p50, bugloop.p99, bugloop.errors, bugloop.non2xx, ratio.toFixed(2), ...cpu(bugloop), loadAverage()]);
   console.log(`queue (${label}), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
   figures[withImage ? 'ratioWithImage' : 'ratio'] = Number(ratio.toFixed(3));
   figures[withImage ? 'reportsPerSecondWithImage' : 'reportsPerSecond'] = Math.round(bugloop.requestsPerSecond);
@@ -186,9 +198,9 @@ const seedStarted = performance.now();
 await seedProcessedDefects(db, project.id, defectCount);
 console.log(`\nseeded ${defectCount} processed defects (with reports, history and dedup index) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 const before = await server.stats();
-const { result: fixed, ...trace } = await sampleQueue(load(server.url, false, { overallRate: fixedRate }));
+const { result: fixed, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, false, { overallRate: fixedRate })));
 const after = await server.stats();
-rows.push([`bugloop, ${fixedRate} reports/s, ${defectCount} defects`, fixed.requestsPerSecond.toFixed(0), fixed.p50, fixed.p99, fixed.errors, fixed.non2xx, '', loadAverage()]);
+rows.push([`bugloop, ${fixedRate} reports/s, ${defectCount} defects`, fixed.requestsPerSecond.toFixed(0), fixed.p50, fixed.p99, fixed.errors, fixed.non2xx, '', fixed.serverCpuMs.toFixed(2), fixed.postgresCpuMs.toFixed(2), loadAverage()]);
 console.log(`queue (${fixedRate} reports/s with ${defectCount} defects), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
 console.log(`server process during that run: ${((after.cpuMicros - before.cpuMicros) / 1000 / fixed.requests).toFixed(2)} ms CPU and ${((after.queries - before.queries) / fixed.requests).toFixed(1)} statements per report (request + processing)`);
 // Kept up: the queue never held more than two seconds of reports, and emptied within 5 s of the end.
@@ -228,26 +240,30 @@ async function profilePhases(directory: string): Promise<void> {
   await server.runJobs(false);
   const requestFile = path.join(directory, 'request-path.cpuprofile');
   const start = await server.stats();
+  const postgresStart = await postgresCpuMillis(db, database.name);
   await server.startProfile();
   const run = await load(server.url, false);
   await server.stopProfile(requestFile);
   const end = await server.stats();
+  const postgresEnd = await postgresCpuMillis(db, database.name);
   console.log(`\nrequest path alone (workers paused), ${run.requestsPerSecond.toFixed(0)} reports/s, load ${loadAverage()}:`);
-  console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
+  console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU, ${((postgresEnd - postgresStart) / run.requests).toFixed(3)} ms PostgreSQL CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
   printProfile(requestFile);
 
   const queued = await queueLength();
   const processingFile = path.join(directory, 'processing.cpuprofile');
   await server.startProfile();
   const processingStart = await server.stats();
+  const postgresProcessingStart = await postgresCpuMillis(db, database.name);
   const started = performance.now();
   await server.runJobs(true);
   while ((await queueLength()) > 0) await new Promise((resolve) => setTimeout(resolve, 100));
   const elapsed = (performance.now() - started) / 1000;
   const processingEnd = await server.stats();
+  const postgresProcessingEnd = await postgresCpuMillis(db, database.name);
   await server.stopProfile(processingFile);
   console.log(`\nprocessing alone: ${queued} reports in ${elapsed.toFixed(1)} s (${(queued / elapsed).toFixed(0)} reports/s), load ${loadAverage()}:`);
-  console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
+  console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU, ${((postgresProcessingEnd - postgresProcessingStart) / queued).toFixed(3)} ms PostgreSQL CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
   printProfile(processingFile);
 }
 

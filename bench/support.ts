@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
@@ -9,7 +10,7 @@ import { termFrequencies, textTerms } from '../server/dedup/text-terms';
  * Benchmarks run on PostgreSQL when one is reachable: DATABASE_URL, else the local server.
  * Each run gets a fresh database that is dropped afterwards.
  */
-export async function createBenchDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createBenchDatabase(label: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `bugloop_bench_${label}_${randomBytes(3).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
@@ -20,6 +21,7 @@ export async function createBenchDatabase(label: string): Promise<{ url: string;
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    name,
     async drop() {
       const client = new pg.Client({ connectionString: base });
       await client.connect();
@@ -41,6 +43,27 @@ export function printTable(rows: (string | number)[][]): void {
     console.log(row.map((cell, column) => String(cell).padEnd(widths[column])).join('  '));
     if (index === 0) console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   }
+}
+
+/**
+ * CPU time (ms) used so far by the PostgreSQL backends serving one database (from /proc), so a
+ * benchmark can report the database's share of each report, which the load of other processes
+ * on a shared machine inflates far less than wall-clock figures.
+ */
+export async function postgresCpuMillis(db: Kysely<Database>, databaseName: string): Promise<number> {
+  const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = ${databaseName} and pid <> pg_backend_pid()`.execute(db);
+  const ticksPerSecond = 100;
+  let ticks = 0;
+  for (const { pid } of rows) {
+    try {
+      // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name) are user and system time.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the backend ended meanwhile
+    }
+  }
+  return (ticks * 1000) / ticksPerSecond;
 }
 
 /** The load average of the last minute, for every timing figure (the machine is shared). */

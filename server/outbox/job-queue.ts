@@ -72,6 +72,13 @@ export interface JobWorkerOptions {
   leaseMs?: number;
   /** Delay before retry n (1-based); exponential with full jitter by default. */
   backoffMs?: (attempt: number) => number;
+  /**
+   * True while the process's HTTP side is saturated. A batch then starts only `yieldIntervalMs`
+   * (default 500) after the last one ended, so a flood of reports is answered first and processed as
+   * soon as it eases: the queue is durable, the 202 is what the sender waits for.
+   */
+  httpSaturated?: () => boolean;
+  yieldIntervalMs?: number;
 }
 
 export function exponentialBackoffWithJitter(attempt: number, baseMs = 1000, capMs = 10 * 60_000): number {
@@ -93,6 +100,7 @@ export class JobWorker {
   private readonly batchesInFlight = new Set<Promise<void>>();
   private wakeUp: (() => void) | undefined;
   private poked = false;
+  private lastBatchEndedAt = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -131,7 +139,7 @@ export class JobWorker {
    * the next claim takes everything that arrived meanwhile (so a flood costs one claim per batch).
    */
   poke(kind?: string): void {
-    if (kind !== undefined && this.batchHandlers.get(kind)?.inFlight) return;
+    if (kind !== undefined && this.batchHandlers.has(kind) && (this.batchHandlers.get(kind)!.inFlight || this.yieldingToHttp())) return;
     this.poked = true;
     this.wakeUp?.();
   }
@@ -159,7 +167,7 @@ export class JobWorker {
     let lastReclaim = Date.now();
     while (this.running) {
       const free = this.options.concurrency - this.inFlight.size;
-      const idleBatchKinds = [...this.batchHandlers].filter(([, entry]) => !entry.inFlight).map(([kind]) => kind);
+      const idleBatchKinds = this.yieldingToHttp() ? [] : [...this.batchHandlers].filter(([, entry]) => !entry.inFlight).map(([kind]) => kind);
       if (free > 0 || idleBatchKinds.length > 0) {
         try {
           const { singles, batches } = await this.claim(Math.max(0, free), idleBatchKinds);
@@ -171,6 +179,7 @@ export class JobWorker {
               this.batchesInFlight,
               this.executeBatch(batch).finally(() => {
                 entry.inFlight = false;
+                this.lastBatchEndedAt = Date.now();
               }),
             );
           }
@@ -185,6 +194,10 @@ export class JobWorker {
       // Wait for the interval or a poke: an enqueue in this process, or a finished job (room again).
       await this.sleep(this.options.pollIntervalMs);
     }
+  }
+
+  private yieldingToHttp(): boolean {
+    return this.options.httpSaturated?.() === true && Date.now() - this.lastBatchEndedAt < (this.options.yieldIntervalMs ?? 500);
   }
 
   private track(set: Set<Promise<void>>, work: Promise<void>): void {
