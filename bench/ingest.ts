@@ -25,7 +25,7 @@ import { createProject } from '../server/projects/project-service';
 import { makePng } from '../test/support/images';
 import { summarizeProfile } from './cpu-profile-summary';
 import { spawnBenchServer, type BenchServerProcess } from './server-process';
-import { createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
+import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -166,7 +166,7 @@ async function withCpu<T extends RunResult>(target: BenchServerProcess, database
   const result = await work();
   const serverAfter = (await target.stats()).cpuMicros;
   const postgresAfter = await postgresCpuMillis(db, databaseName);
-  return { ...result, serverCpuMs: (serverAfter - serverBefore) / 1000 / result.requests, postgresCpuMs: (postgresAfter - postgresBefore) / result.requests };
+  return { ...result, serverCpuMs: (serverAfter - serverBefore) / 1000 / result.requests, postgresCpuMs: cpuDelta(postgresBefore, postgresAfter) / result.requests };
 }
 
 const drained = (trace: QueueTrace) => (Number.isNaN(trace.drainSeconds) ? 'NOT within 60 s' : `${trace.drainSeconds.toFixed(1)} s after the load`);
@@ -247,7 +247,7 @@ async function profilePhases(directory: string): Promise<void> {
   const end = await server.stats();
   const postgresEnd = await postgresCpuMillis(db, database.name);
   console.log(`\nrequest path alone (workers paused), ${run.requestsPerSecond.toFixed(0)} reports/s, load ${loadAverage()}:`);
-  console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU, ${((postgresEnd - postgresStart) / run.requests).toFixed(3)} ms PostgreSQL CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
+  console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU, ${(cpuDelta(postgresStart, postgresEnd) / run.requests).toFixed(3)} ms PostgreSQL CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
   printProfile(requestFile);
 
   const queued = await queueLength();
@@ -263,7 +263,7 @@ async function profilePhases(directory: string): Promise<void> {
   const postgresProcessingEnd = await postgresCpuMillis(db, database.name);
   await server.stopProfile(processingFile);
   console.log(`\nprocessing alone: ${queued} reports in ${elapsed.toFixed(1)} s (${(queued / elapsed).toFixed(0)} reports/s), load ${loadAverage()}:`);
-  console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU, ${((postgresProcessingEnd - postgresProcessingStart) / queued).toFixed(3)} ms PostgreSQL CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
+  console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU, ${(cpuDelta(postgresProcessingStart, postgresProcessingEnd) / queued).toFixed(3)} ms PostgreSQL CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
   printProfile(processingFile);
 }
 

@@ -46,24 +46,31 @@ export function printTable(rows: (string | number)[][]): void {
 }
 
 /**
- * CPU time (ms) used so far by the PostgreSQL backends serving one database (from /proc), so a
+ * CPU time (ms) used so far by each PostgreSQL backend serving one database (from /proc), so a
  * benchmark can report the database's share of each report, which the load of other processes
- * on a shared machine inflates far less than wall-clock figures.
+ * on a shared machine inflates far less than wall-clock figures. Subtract with `cpuDelta`.
  */
-export async function postgresCpuMillis(db: Kysely<Database>, databaseName: string): Promise<number> {
+export async function postgresCpuMillis(db: Kysely<Database>, databaseName: string): Promise<Map<number, number>> {
   const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = ${databaseName} and pid <> pg_backend_pid()`.execute(db);
   const ticksPerSecond = 100;
-  let ticks = 0;
+  const byBackend = new Map<number, number>();
   for (const { pid } of rows) {
     try {
       // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name) are user and system time.
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      byBackend.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond);
     } catch {
       // the backend ended meanwhile
     }
   }
-  return (ticks * 1000) / ticksPerSecond;
+  return byBackend;
+}
+
+/** CPU ms spent between two `postgresCpuMillis` readings by backends alive at the end (new ones count whole). */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, millis] of after) total += millis - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** The load average of the last minute, for every timing figure (the machine is shared). */
