@@ -173,6 +173,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(`targets: API p95 ≤ 150 ms → ${p95 <= 150 ? 'met' : 'MISSED'}; usable ≤ 1500 ms → ${usable.length ? (Math.max(...usable) <= 1500 ? 'met' : 'MISSED') : 'not measured'}`);
+    if (process.argv.includes('--json')) console.log(JSON.stringify({ bench: 'inbox', apiP95Ms: p95, usableMaxMs: usable.length ? Math.max(...usable) : null, loadAverage: os.loadavg()[0] }));
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   } finally {

@@ -1,63 +1,68 @@
 /**
  * npm run bench:ingest — load on the real ingest endpoint (PostgreSQL), against a baseline:
- * a bare Koa route inserting the raw body into one table. Prints reports/s, p50/p99, the ratio
- * to the baseline, without and with a 300 KB image, a fixed 200 reports/s run with 100,000
- * defects present, and whether background processing kept up (queue length over time).
+ * a bare Koa route inserting the raw body into one table. Both run in their own process (as a
+ * server does in production), autocannon in this one. Prints reports/s, p50/p99, the ratio to
+ * the baseline, without and with a 300 KB image, a fixed 200 reports/s run with 100,000
+ * processed defects present, and whether background processing kept up (queue length over time).
  *
- * Options: --seconds N (per run, default 10), --connections N (default 32), --defects N (default 100000)
+ * Options: --seconds N (per run, default 10), --connections N (default 32), --defects N
+ * (default 100000), --rate N (default 200), --quick (3 s runs, 20,000 defects),
+ * --profile DIR (adds a request-path-only and a processing-only phase: CPU profiles written to
+ * DIR and summarised, CPU time and database statements per report), --json (last line: figures).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import Koa from 'koa';
+import { Kysely, PostgresDialect, CamelCasePlugin, sql } from 'kysely';
 import pg from 'pg';
-import getRawBody from 'raw-body';
-import { sql } from 'kysely';
-import { loadConfig } from '../server/config';
+import type { Database } from '../server/db/schema';
+import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
-import { startServer } from '../server/server';
 import { createProject } from '../server/projects/project-service';
 import { makePng } from '../test/support/images';
-import { createBenchDatabase, printTable } from './support';
+import { summarizeProfile } from './cpu-profile-summary';
+import { spawnBenchServer, type BenchServerProcess } from './server-process';
+import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, defects: { type: 'string', default: '100000' } } });
-const seconds = Number(values.seconds);
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    connections: { type: 'string', default: '32' },
+    defects: { type: 'string' },
+    rate: { type: 'string', default: '200' },
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(values.seconds ?? (values.quick ? 3 : 10));
 const connections = Number(values.connections);
-const defectCount = Number(values.defects);
+const defectCount = Number(values.defects ?? (values.quick ? 20_000 : 100_000));
+const fixedRate = Number(values.rate);
+const jobConcurrency = process.env.JOB_CONCURRENCY ?? '4';
 
 const database = await createBenchDatabase('ingest');
 const baselineDatabase = await createBenchDatabase('baseline');
-const config = loadConfig({
-  ...process.env,
+const serverEnvironment = {
   DATABASE_URL: database.url,
-  PORT: '0',
-  HOST: '127.0.0.1',
   LOG_LEVEL: 'error',
+  SECRET_KEY: 'bench-secret-key-bench-secret-key-0123456789',
+  BUGLOOP_DATA_DIR: path.join(process.env.TMPDIR ?? '/tmp', 'bugloop-bench-ingest'),
   RATE_LIMIT_PER_IP_PER_MINUTE: '100000000',
   RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
-  JOB_CONCURRENCY: process.env.JOB_CONCURRENCY ?? '4',
+  JOB_CONCURRENCY: jobConcurrency,
   JOB_POLL_INTERVAL_MS: '50',
-});
-const running = await startServer(config, createLogger('error'));
-const project = await createProject(running.database.db, { name: 'Bench', keyPrefix: 'BENCH' });
-
-// Baseline: the least a durable ingest can do: read the body, one insert, answer.
-const baselinePool = new pg.Pool({ connectionString: baselineDatabase.url, max: config.databasePoolSize });
-await baselinePool.query('create table raw_reports (id bigint generated always as identity primary key, body jsonb not null, received_at timestamptz not null default now())');
-const baselineApp = new Koa();
-baselineApp.use(async (ctx) => {
-  const body = await getRawBody(ctx.req, { limit: '6mb', encoding: ctx.request.type === 'application/json' ? 'utf8' : undefined });
-  const json = typeof body === 'string' ? body : JSON.stringify({ size: body.length });
-  await baselinePool.query('insert into raw_reports (body) values ($1)', [json]);
-  ctx.status = 202;
-  ctx.body = { status: 'accepted' };
-});
-const baselineServer = http.createServer(baselineApp.callback());
-await new Promise<void>((resolve) => baselineServer.listen(0, '127.0.0.1', resolve));
-const baselineUrl = `http://127.0.0.1:${(baselineServer.address() as AddressInfo).port}`;
+};
+// This process's own connection: migrations first (so the project exists before the server starts), the queue sampler, seeding.
+const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+await migrateToLatest(db, createLogger('error'));
+const project = await createProject(db, { name: 'Bench', keyPrefix: 'BENCH' });
+const server = await spawnBenchServer(serverEnvironment);
+const baseline = await spawnBenchServer({ DATABASE_URL: baselineDatabase.url }, { baseline: true });
 
 const image = makeImageOfSize(300 * 1024);
 const boundary = 'bugloopbenchboundary';
@@ -83,6 +88,7 @@ function multipartBody(): Buffer {
 }
 
 interface RunResult {
+  requests: number;
   requestsPerSecond: number;
   p50: number;
   p99: number;
@@ -90,11 +96,11 @@ interface RunResult {
   non2xx: number;
 }
 
-async function load(url: string, withImage: boolean, options: { overallRate?: number } = {}): Promise<RunResult> {
+async function load(url: string, withImage: boolean, options: { overallRate?: number; seconds?: number } = {}): Promise<RunResult> {
   const result = await autocannon({
     url: `${url}/api/v1/reports`,
     connections: options.overallRate ? Math.min(connections, 16) : connections,
-    duration: seconds,
+    duration: options.seconds ?? seconds,
     overallRate: options.overallRate,
     requests: [
       {
@@ -111,6 +117,7 @@ async function load(url: string, withImage: boolean, options: { overallRate?: nu
     ],
   });
   return {
+    requests: result.requests.total,
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -120,16 +127,18 @@ async function load(url: string, withImage: boolean, options: { overallRate?: nu
 }
 
 async function queueLength(): Promise<number> {
-  const row = await running.database.db
-    .selectFrom('jobs')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('state', 'in', ['pending', 'running'])
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+  const row = await sql<{ n: string }>`select count(*) as n from jobs where state in ('pending', 'running')`.execute(db);
+  return Number(row.rows[0].n);
+}
+
+interface QueueTrace {
+  samples: number[];
+  /** Seconds from the end of the load until the queue was empty; NaN when it did not drain in 60 s. */
+  drainSeconds: number;
 }
 
 /** Samples the job queue every second while `work` runs, then until it drains (at most 60 s). */
-async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T; samples: number[]; drainSeconds: number }> {
+async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T } & QueueTrace> {
   const samples: number[] = [];
   let done = false;
   const sampler = (async () => {
@@ -142,7 +151,7 @@ async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T; samples: n
   const finishedAt = Date.now();
   let remaining = await queueLength();
   while (remaining > 0 && Date.now() - finishedAt < 60_000) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 250));
     remaining = await queueLength();
   }
   done = true;
@@ -150,40 +159,121 @@ async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T; samples: n
   return { result, samples, drainSeconds: remaining === 0 ? (Date.now() - finishedAt) / 1000 : Number.NaN };
 }
 
-console.log(`bench:ingest on PostgreSQL, ${seconds}s per run, ${connections} connections, ${config.jobs.concurrency} job workers\n`);
-
-const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio to baseline']];
-for (const withImage of [false, true]) {
-  const label = withImage ? 'with 300 KB image' : 'without image';
-  const baseline = await load(baselineUrl, withImage);
-  const { result: bugloop, samples, drainSeconds } = await sampleQueue(load(running.url, withImage));
-  rows.push([`baseline, ${label}`, baseline.requestsPerSecond.toFixed(0), baseline.p50, baseline.p99, baseline.errors, baseline.non2xx, '']);
-  rows.push([`bugloop, ${label}`, bugloop.requestsPerSecond.toFixed(0), bugloop.p50, bugloop.p99, bugloop.errors, bugloop.non2xx, (bugloop.requestsPerSecond / baseline.requestsPerSecond).toFixed(2)]);
-  console.log(`queue (${label}), per second: ${samples.join(' ')}; drained ${Number.isNaN(drainSeconds) ? 'NOT within 60 s' : `${drainSeconds.toFixed(1)} s after the load`}`);
+/** Runs `work` and answers the CPU the server process and its PostgreSQL backends spent per report. */
+async function withCpu<T extends RunResult>(target: BenchServerProcess, databaseName: string, work: () => Promise<T>): Promise<T & { serverCpuMs: number; postgresCpuMs: number }> {
+  const serverBefore = (await target.stats()).cpuMicros;
+  const postgresBefore = await postgresCpuMillis(db, databaseName);
+  const result = await work();
+  const serverAfter = (await target.stats()).cpuMicros;
+  const postgresAfter = await postgresCpuMillis(db, databaseName);
+  return { ...result, serverCpuMs: (serverAfter - serverBefore) / 1000 / result.requests, postgresCpuMs: cpuDelta(postgresBefore, postgresAfter) / result.requests };
 }
 
-// 100,000 defects present, then a fixed 200 reports/s.
-await sql`
-  insert into defects (project_id, number, key, title, description, origin, status, first_seen_at, last_seen_at, created_at)
-  select ${project.id}, 1000000 + n, 'BENCH-' || (1000000 + n), 'Seeded defect ' || n || ' about ' || (array['checkout','search','login','profile','cart'])[1 + n % 5],
-         'Seeded description number ' || n, 'field', 'new', now() - (n || ' minutes')::interval, now(), now() - (n || ' minutes')::interval
-  from generate_series(1, ${defectCount}) as n
-`.execute(running.database.db);
-await sql`analyze defects`.execute(running.database.db);
-const { result: fixed, samples, drainSeconds } = await sampleQueue(load(running.url, false, { overallRate: 200 }));
-rows.push([`bugloop, 200 reports/s, ${defectCount} defects`, fixed.requestsPerSecond.toFixed(0), fixed.p50, fixed.p99, fixed.errors, fixed.non2xx, '']);
-console.log(`queue (200 reports/s with ${defectCount} defects), per second: ${samples.join(' ')}; drained ${Number.isNaN(drainSeconds) ? 'NOT within 60 s' : `${drainSeconds.toFixed(1)} s after the load`}`);
-const keptUp = Math.max(...samples.slice(-3)) < 200 * 2;
+const drained = (trace: QueueTrace) => (Number.isNaN(trace.drainSeconds) ? 'NOT within 60 s' : `${trace.drainSeconds.toFixed(1)} s after the load`);
+
+console.log(`bench:ingest on PostgreSQL, ${seconds}s per run, ${connections} connections, ${jobConcurrency} job workers; server and baseline in their own processes`);
+console.log(`load average at start: ${loadAverage()} (2 cores shared by the server, its workers, PostgreSQL and autocannon)\n`);
+
+const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'server CPU ms', 'PG CPU ms', 'load avg']];
+const figures: Record<string, number | boolean | string> = {};
+for (const withImage of [false, true]) {
+  const label = withImage ? 'with 300 KB image' : 'without image';
+  const baselineRun = await withCpu(baseline, baselineDatabase.name, () => load(baseline.url, withImage));
+  const baselineLoad = loadAverage();
+  // The server's CPU counts its processing of these reports during the run, not the drain after it.
+  const { result: bugloop, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, withImage)));
+  const ratio = bugloop.requestsPerSecond / baselineRun.requestsPerSecond;
+  const cpu = (run: { serverCpuMs: number; postgresCpuMs: number }) => [run.serverCpuMs.toFixed(2), run.postgresCpuMs.toFixed(2)];
+  rows.push([`baseline, ${label}`, baselineRun.requestsPerSecond.toFixed(0), baselineRun.p50, baselineRun.p99, baselineRun.errors, baselineRun.non2xx, '', ...cpu(baselineRun), baselineLoad]);
+  rows.push([`bugloop, ${label}`, bugloop.requestsPerSecond.toFixed(0), bugloop.p50, bugloop.p99, bugloop.errors, bugloop.non2xx, ratio.toFixed(2), ...cpu(bugloop), loadAverage()]);
+  console.log(`queue (${label}), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
+  figures[withImage ? 'ratioWithImage' : 'ratio'] = Number(ratio.toFixed(3));
+  figures[withImage ? 'reportsPerSecondWithImage' : 'reportsPerSecond'] = Math.round(bugloop.requestsPerSecond);
+}
+
+if (values.profile) await profilePhases(values.profile);
+
+// `defectCount` processed defects present, then a fixed rate.
+const seedStarted = performance.now();
+await seedProcessedDefects(db, project.id, defectCount);
+console.log(`\nseeded ${defectCount} processed defects (with reports, history and dedup index) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+const before = await server.stats();
+const { result: fixed, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, false, { overallRate: fixedRate })));
+const after = await server.stats();
+rows.push([`bugloop, ${fixedRate} reports/s, ${defectCount} defects`, fixed.requestsPerSecond.toFixed(0), fixed.p50, fixed.p99, fixed.errors, fixed.non2xx, '', fixed.serverCpuMs.toFixed(2), fixed.postgresCpuMs.toFixed(2), loadAverage()]);
+console.log(`queue (${fixedRate} reports/s with ${defectCount} defects), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
+console.log(`server process during that run: ${((after.cpuMicros - before.cpuMicros) / 1000 / fixed.requests).toFixed(2)} ms CPU and ${((after.queries - before.queries) / fixed.requests).toFixed(1)} statements per report (request + processing)`);
+// Kept up: the queue never held more than two seconds of reports, and emptied within 5 s of the end.
+const keptUp = Math.max(...trace.samples) <= fixedRate * 2 && trace.drainSeconds <= 5;
 console.log();
 printTable(rows);
+const withoutImage = figures.ratio as number;
 console.log();
-console.log(`targets: ratio without image >= 0.6; p99 at 200 reports/s <= 50 ms (measured ${fixed.p99} ms); processing keeps up at 200 reports/s with ${defectCount} defects: ${keptUp && !Number.isNaN(drainSeconds) ? 'yes' : 'no'}`);
+console.log(`targets: ratio without image >= 0.6: ${withoutImage.toFixed(2)} ${withoutImage >= 0.6 ? 'met' : 'NOT met'}`);
+console.log(`         p99 at ${fixedRate} reports/s <= 50 ms: ${fixed.p99} ms ${fixed.p99 <= 50 ? 'met' : 'NOT met'}`);
+console.log(`         processing keeps up at ${fixedRate} reports/s with ${defectCount} defects (queue <= ${fixedRate * 2}, drained <= 5 s): ${keptUp ? 'met' : 'NOT met'} (max queue ${Math.max(...trace.samples)}, drained ${drained(trace)})`);
+console.log(`load average at end: ${loadAverage()}`);
+Object.assign(figures, {
+  p99AtFixedRate: fixed.p99,
+  p50AtFixedRate: fixed.p50,
+  fixedRateErrors: fixed.errors + fixed.non2xx,
+  maxQueue: Math.max(...trace.samples),
+  drainSeconds: Number.isNaN(trace.drainSeconds) ? -1 : Number(trace.drainSeconds.toFixed(1)),
+  keptUp,
+  defects: defectCount,
+  loadAverage: loadAverage(),
+});
+if (values.json) console.log(JSON.stringify({ bench: 'ingest', ...figures }));
 
-await running.close();
-await new Promise<void>((resolve) => baselineServer.close(() => resolve()));
-await baselinePool.end();
+await server.stop();
+await baseline.stop();
+await db.destroy();
 await database.drop();
 await baselineDatabase.drop();
+
+/**
+ * Measures the two halves of the work apart: the request path alone (job workers paused), then
+ * processing alone (the queue those requests left), each with a CPU profile of the server.
+ */
+async function profilePhases(directory: string): Promise<void> {
+  mkdirSync(directory, { recursive: true });
+  await server.runJobs(false);
+  const requestFile = path.join(directory, 'request-path.cpuprofile');
+  const start = await server.stats();
+  const postgresStart = await postgresCpuMillis(db, database.name);
+  await server.startProfile();
+  const run = await load(server.url, false);
+  await server.stopProfile(requestFile);
+  const end = await server.stats();
+  const postgresEnd = await postgresCpuMillis(db, database.name);
+  console.log(`\nrequest path alone (workers paused), ${run.requestsPerSecond.toFixed(0)} reports/s, load ${loadAverage()}:`);
+  console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU, ${(cpuDelta(postgresStart, postgresEnd) / run.requests).toFixed(3)} ms PostgreSQL CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
+  printProfile(requestFile);
+
+  const queued = await queueLength();
+  const processingFile = path.join(directory, 'processing.cpuprofile');
+  await server.startProfile();
+  const processingStart = await server.stats();
+  const postgresProcessingStart = await postgresCpuMillis(db, database.name);
+  const started = performance.now();
+  await server.runJobs(true);
+  while ((await queueLength()) > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  const elapsed = (performance.now() - started) / 1000;
+  const processingEnd = await server.stats();
+  const postgresProcessingEnd = await postgresCpuMillis(db, database.name);
+  await server.stopProfile(processingFile);
+  console.log(`\nprocessing alone: ${queued} reports in ${elapsed.toFixed(1)} s (${(queued / elapsed).toFixed(0)} reports/s), load ${loadAverage()}:`);
+  console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU, ${(cpuDelta(postgresProcessingStart, postgresProcessingEnd) / queued).toFixed(3)} ms PostgreSQL CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
+  printProfile(processingFile);
+}
+
+function printProfile(file: string): void {
+  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
+  const share = (ms: number) => `${((100 * ms) / summary.totalMs).toFixed(0).padStart(3)} %`;
+  console.log(`  CPU profile ${file}: busy ${summary.totalMs.toFixed(0)} ms; inclusive by area:`);
+  console.log(`    ${summary.inclusiveAreas.filter(([area]) => !['(native)', 'node internals'].includes(area)).slice(0, 12).map(([area, ms]) => `${area} ${share(ms)}`).join(', ')}`);
+  console.log(`  top functions (self): ${summary.functions.slice(0, 8).map(([name, ms]) => `${name} ${share(ms)}`).join('; ')}`);
+}
 
 /** A PNG padded to the requested size with a trailing ancillary chunk (still a valid PNG). */
 function makeImageOfSize(bytes: number): Buffer {
@@ -198,4 +288,3 @@ function makeImageOfSize(bytes: number): Buffer {
   crc.writeUInt32BE(crc32(typed));
   return Buffer.concat([png.subarray(0, png.length - 12), length, typed, crc, png.subarray(png.length - 12)]);
 }
-

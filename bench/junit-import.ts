@@ -27,6 +27,7 @@ const { values } = parseArgs({
     'failure-rate': { type: 'string', default: '0.01' },
     'import-only': { type: 'string' },
     project: { type: 'string' },
+    json: { type: 'boolean', default: false },
   },
 });
 if (values['import-only']) {
@@ -131,6 +132,7 @@ try {
   console.log(`imported: ${summary.cases} cases (${summary.passed} passed, ${summary.failed + summary.errors} failed, ${summary.skipped} skipped), ${summary.newCases} new cases, ${summary.newDefects} new defects`);
   console.log(`seconds: ${result.seconds.toFixed(2)} (target <= 10)`);
   console.log(`peak RSS of the import process: ${megabytes(result.maxRssBytes)} (target <= 300 MB); ${megabytes(result.rssAfterOpenBytes)} of it already after opening the database`);
+  if (values.json) console.log(JSON.stringify({ bench: 'junit', seconds: result.seconds, peakRssMb: result.maxRssBytes / 1024 / 1024, loadAverage: os.loadavg()[0] }));
 } finally {
   await cleanup();
   if (!process.env.BENCH_KEEP) rmSync(folder, { recursive: true, force: true });

@@ -274,6 +274,7 @@ async function main(): Promise<void> {
     console.log(`\n  load average during the run: ${load} on ${os.cpus().length} CPUs`);
     console.log(`  worst p95 computed: ${worstComputed.toFixed(1)} ms (target <= 200 ms: ${worstComputed <= 200 ? 'met' : 'NOT met'})`);
     console.log(`  worst p95 cached:   ${worstCached.toFixed(1)} ms (target <= 200 ms: ${worstCached <= 200 ? 'met' : 'NOT met'}) on ${label}`);
+    if (process.argv.includes('--json')) console.log(JSON.stringify({ bench: 'metrics', worstP95ComputedMs: worstComputed, worstP95CachedMs: worstCached, loadAverage: os.loadavg()[0] }));
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   } finally {

@@ -6,7 +6,7 @@ import type { DatabaseHandle } from './db/database';
 import type { Logger } from './logger';
 import type { JobWorker } from './outbox/job-queue';
 import { healthRoutes } from './http/health-routes';
-import { errorHandler, requestContext } from './http/request-context';
+import { errorHandler, type HttpLoad, requestContext } from './http/request-context';
 import { requestGuard } from './http/request-guard';
 import { authenticate } from './http/authenticate';
 import { securityHeaders } from './http/security-headers';
@@ -27,6 +27,8 @@ export interface AppDependencies {
   database: DatabaseHandle;
   logger: Logger;
   jobs: JobWorker;
+  /** Counts requests in flight (the job workers' signal that HTTP is saturated). */
+  httpLoad?: HttpLoad;
   /** Where the built widget and dashboard are; defaults to <repo>/dist. */
   distDirectory?: string;
 }
@@ -39,7 +41,7 @@ export function createApp(config: Config, dependencies: AppDependencies): Koa {
   const widgetAssets = loadAssetFolder(path.join(dist, 'widget'));
   const dashboardAssets = loadAssetFolder(path.join(dist, 'dashboard'));
 
-  app.use(requestContext(dependencies.logger));
+  app.use(requestContext(dependencies.logger, dependencies.httpLoad));
   app.use(securityHeaders({ https: config.publicUrl.startsWith('https://'), widgetPaths: (path) => widgetAssets.has(path) }));
   app.use(errorHandler());
   app.use(requestGuard());

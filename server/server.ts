@@ -6,8 +6,12 @@ import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from './d
 import { recordServerUrlInLock } from './db/data-directory-lock';
 import { migrateToLatest } from './db/migrate';
 import type { Logger } from './logger';
+import type { HttpLoad } from './http/request-context';
 import { JobWorker } from './outbox/job-queue';
 import { registerJobHandlers } from './outbox/job-handlers';
+
+/** Requests in flight from which HTTP counts as saturated (see JobWorkerOptions.httpSaturated). */
+export const httpSaturationInFlight = 16;
 
 export interface RunningServer {
   url: string;
@@ -28,8 +32,17 @@ export async function startServer(config: Config, logger: Logger, options: { dat
     await database.close();
     throw error;
   }
-  const jobs = new JobWorker(database.db, logger, { concurrency: config.jobs.concurrency, pollIntervalMs: config.jobs.pollIntervalMs, leaseMs: config.jobs.leaseMs });
-  const dependencies: AppDependencies = { database, logger, jobs };
+  const httpLoad: HttpLoad = { inFlight: 0 };
+  const jobs = new JobWorker(database.db, logger, {
+    concurrency: config.jobs.concurrency,
+    pollIntervalMs: config.jobs.pollIntervalMs,
+    leaseMs: config.jobs.leaseMs,
+    // Workers share the process (and, on small machines, the cores) with HTTP: under a flood the
+    // 202s come first, processing catches up after (the queue is durable). 16 requests in flight
+    // is far above a steady 200 reports/s (about 1–2 in flight) and typical of saturation.
+    httpSaturated: () => httpLoad.inFlight >= httpSaturationInFlight,
+  });
+  const dependencies: AppDependencies = { database, logger, jobs, httpLoad };
   await registerJobHandlers(jobs, config, dependencies);
   const app = createApp(config, dependencies);
   const server = http.createServer(app.callback());

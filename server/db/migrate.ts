@@ -10,6 +10,7 @@ import * as defectImpact from './migrations/20261122_0200_defect_impact';
 import * as dedupEmbeddings from './migrations/20261201_1000_dedup_embeddings';
 import * as auditLog from './migrations/20261201_1300_audit_log';
 import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts';
+import * as processingIndexes from './migrations/20261201_1500_processing_indexes';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '20261201_1000_dedup_embeddings': dedupEmbeddings,
   '20261201_1300_audit_log': auditLog,
   '20261201_1400_job_total_attempts': jobTotalAttempts,
+  '20261201_1500_processing_indexes': processingIndexes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

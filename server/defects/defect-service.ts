@@ -38,44 +38,32 @@ export interface NewDefectInput {
  * under concurrency (the lock is held until the caller's transaction ends).
  */
 export async function createDefect(trx: Transaction<Database>, input: NewDefectInput, actor: Actor = systemActor): Promise<Defect> {
-  const project = await trx
-    .updateTable('projects')
-    .set({ nextDefectNumber: sql`next_defect_number + 1` })
-    .where('id', '=', input.projectId)
-    .returning(['keyPrefix', sql<number>`next_defect_number - 1`.as('number')])
-    .executeTakeFirst();
-  if (!project) throw new AppError('not_found', 'project not found');
   const seenAt = input.firstSeenAt ?? new Date();
-  const defect = await trx
-    .insertInto('defects')
-    .values({
-      projectId: input.projectId,
-      number: project.number,
-      key: `${project.keyPrefix}-${project.number}`,
-      title: input.title.slice(0, 300) || 'Untitled defect',
-      description: input.description ?? '',
-      origin: input.origin,
-      component: input.component ?? null,
-      route: input.route ?? null,
-      severity: input.severity ?? null,
-      priority: input.priority ?? null,
-      foundInReleaseId: input.foundInReleaseId ?? null,
-      errorSignature: input.errorSignature ?? null,
-      requestSignature: input.requestSignature ?? null,
-      firstSeenAt: seenAt,
-      lastSeenAt: seenAt,
-      createdAt: seenAt,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await recordDefectEvent(trx, {
-    projectId: input.projectId,
-    defectId: defect.id,
-    actor,
-    kind: 'created',
-    newValue: { status: defect.status, origin: defect.origin, foundInReleaseId: defect.foundInReleaseId, severity: defect.severity },
-    at: seenAt,
-  });
+  // One statement (data-modifying CTEs): the counter, the defect and its `created` event. Report
+  // processing creates defects in floods, and each round trip here is one per report.
+  const result = await sql<Defect>`
+    with counter as (
+      update projects set next_defect_number = next_defect_number + 1 where id = ${input.projectId}
+      returning key_prefix, next_defect_number - 1 as number
+    ), defect as (
+      insert into defects (project_id, number, key, title, description, origin, component, route, severity, priority,
+                           found_in_release_id, error_signature, request_signature, first_seen_at, last_seen_at, created_at)
+      select ${input.projectId}, number, key_prefix || '-' || number, ${input.title.slice(0, 300) || 'Untitled defect'},
+             ${input.description ?? ''}, ${input.origin}, ${input.component ?? null}, ${input.route ?? null}, ${input.severity ?? null},
+             ${input.priority ?? null}, ${input.foundInReleaseId ?? null}::uuid, ${input.errorSignature ?? null}, ${input.requestSignature ?? null},
+             ${seenAt}::timestamptz, ${seenAt}::timestamptz, ${seenAt}::timestamptz
+      from counter
+      returning *
+    ), event as (
+      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
+      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created',
+             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), ${seenAt}::timestamptz
+      from defect
+    )
+    select * from defect
+  `.execute(trx);
+  const defect = result.rows[0];
+  if (!defect) throw new AppError('not_found', 'project not found');
   return defect;
 }
 
@@ -198,12 +186,19 @@ export async function attachReportToDefect(
   actor: Actor = systemActor,
   candidates?: readonly unknown[],
 ): Promise<void> {
-  const report = await trx
-    .updateTable('reports')
-    .set(candidates ? { defectId, candidates: JSON.stringify(candidates) } : { defectId })
-    .where('id', '=', reportId)
-    .returning(['projectId', 'receivedAt'])
-    .executeTakeFirstOrThrow();
-  await recordDefectEvent(trx, { projectId: report.projectId, defectId, actor, kind: 'report_added', newValue: { reportId } });
+  // The move and its history event in one statement; the counts need a second one, which sees the move.
+  const candidatesJson = candidates ? JSON.stringify(candidates) : null;
+  const moved = await sql<{ projectId: string }>`
+    with moved as (
+      update reports set defect_id = ${defectId}, candidates = coalesce(${candidatesJson}::jsonb, candidates)
+      where id = ${reportId} returning project_id
+    ), event as (
+      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
+      select project_id, ${defectId}, ${actor.userId ?? null}::uuid, ${actor.kind}, 'report_added', ${JSON.stringify({ reportId })}::jsonb, ${new Date()}::timestamptz
+      from moved
+    )
+    select project_id from moved
+  `.execute(trx);
+  if (moved.rows.length === 0) throw new AppError('not_found', 'report not found');
   await refreshDefectCounts(trx, defectId);
 }

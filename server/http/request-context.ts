@@ -5,14 +5,20 @@ import { isErrorBody } from '../../shared/errors';
 import { isDatabaseUnavailable } from '../db/database-errors';
 import { AppError } from './app-error';
 
+/** Requests being answered right now; job workers read it to leave the CPU to HTTP under a flood. */
+export interface HttpLoad {
+  inFlight: number;
+}
+
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /**
  * Gives every request an id (kept from a sane incoming `X-Request-Id`, otherwise new), echoes it
  * in the response header, and puts a child logger carrying it on `ctx.state.log`.
  */
-export function requestContext(logger: Logger): Middleware {
+export function requestContext(logger: Logger, load?: HttpLoad): Middleware {
   return async (ctx, next) => {
+    if (load) load.inFlight += 1;
     const incoming = ctx.get('x-request-id');
     const requestId = requestIdPattern.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
@@ -22,6 +28,7 @@ export function requestContext(logger: Logger): Middleware {
     try {
       await next();
     } finally {
+      if (load) load.inFlight -= 1;
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
       const line = { method: ctx.method, path: ctx.path, status: ctx.status, durationMs };
       if (ctx.status >= 500) ctx.state.log.error(line, 'request failed');

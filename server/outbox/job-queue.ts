@@ -59,6 +59,13 @@ export class PermanentJobError extends Error {
  */
 export type JobHandler = (job: Job, trx: Transaction<Database>) => Promise<void>;
 
+/**
+ * Does several jobs of one kind in one transaction (one claim, one commit, one completion
+ * update), for kinds that arrive in floods (report processing). When a batch fails, its jobs
+ * are retried one by one, so a bad job fails alone and the others still commit.
+ */
+export type BatchJobHandler = (jobs: Job[], trx: Transaction<Database>) => Promise<void>;
+
 export interface JobWorkerOptions {
   concurrency: number;
   pollIntervalMs: number;
@@ -70,6 +77,13 @@ export interface JobWorkerOptions {
   leaseMs?: number;
   /** Delay before retry n (1-based); exponential with full jitter by default. */
   backoffMs?: (attempt: number) => number;
+  /**
+   * True while the process's HTTP side is saturated. A batch then starts only `yieldIntervalMs`
+   * (default 500) after the last one ended, so a flood of reports is answered first and processed as
+   * soon as it eases: the queue is durable, the 202 is what the sender waits for.
+   */
+  httpSaturated?: () => boolean;
+  yieldIntervalMs?: number;
 }
 
 export function exponentialBackoffWithJitter(attempt: number, baseMs = 1000, capMs = 10 * 60_000): number {
@@ -83,13 +97,18 @@ export function exponentialBackoffWithJitter(attempt: number, baseMs = 1000, cap
  */
 export class JobWorker {
   private readonly handlers = new Map<string, JobHandler>();
+  private readonly batchHandlers = new Map<string, { handler: BatchJobHandler; maxBatch: number; inFlight: boolean }>();
   private readonly workerId = `${process.pid}:${randomUUID().slice(0, 8)}`;
   private running = false;
+  /** Single jobs in flight; `concurrency` bounds these. Each batch kind runs one batch at a time on top. */
   private readonly inFlight = new Set<Promise<void>>();
   /** Ids of the jobs this worker is running now: the leases it renews. */
   private readonly runningIds = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly batchesInFlight = new Set<Promise<void>>();
   private wakeUp: (() => void) | undefined;
+  private poked = false;
+  private lastBatchEndedAt = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -100,6 +119,17 @@ export class JobWorker {
 
   register(kind: string, handler: JobHandler): this {
     this.handlers.set(kind, handler);
+    return this;
+  }
+
+  /**
+   * Registers a kind whose jobs are done up to `maxBatch` at a time in one transaction. One batch
+   * of a kind runs at a time per process: such kinds (report processing) write the same few rows
+   * (counters, index statistics), so parallel batches would only wait for each other's locks.
+   */
+  registerBatch(kind: string, handler: BatchJobHandler, options: { maxBatch: number }): this {
+    this.batchHandlers.set(kind, { handler, maxBatch: Math.max(1, options.maxBatch), inFlight: false });
+    this.handlers.set(kind, (job, trx) => handler([job], trx));
     return this;
   }
 
@@ -117,8 +147,14 @@ export class JobWorker {
     return this.options.leaseMs ?? 5 * 60_000;
   }
 
-  /** Ask the loop to look now rather than at the next interval (after an enqueue in this process). */
-  poke(): void {
+  /**
+   * Ask the loop to look now rather than at the next interval (after an enqueue in this process).
+   * A poke for a batch kind whose batch is running is dropped: that batch pokes when it ends and
+   * the next claim takes everything that arrived meanwhile (so a flood costs one claim per batch).
+   */
+  poke(kind?: string): void {
+    if (kind !== undefined && this.batchHandlers.has(kind) && (this.batchHandlers.get(kind)!.inFlight || this.yieldingToHttp())) return;
+    this.poked = true;
     this.wakeUp?.();
   }
 
@@ -127,7 +163,7 @@ export class JobWorker {
     this.running = false;
     this.poke();
     await this.loop;
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight, ...this.batchesInFlight]);
     clearInterval(this.heartbeat);
   }
 
@@ -156,10 +192,10 @@ export class JobWorker {
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const jobs = await this.claim(Math.max(1, this.options.concurrency));
-      if (jobs.length === 0) return total;
-      await Promise.all(jobs.map((job) => this.execute(job)));
-      total += jobs.length;
+      const { singles, batches } = await this.claim(Math.max(1, this.options.concurrency), [...this.batchHandlers.keys()]);
+      if (singles.length === 0 && batches.length === 0) return total;
+      await Promise.all([...singles.map((job) => this.execute(job)), ...batches.map((batch) => this.executeBatch(batch))]);
+      total += singles.length + batches.reduce((sum, batch) => sum + batch.length, 0);
     }
   }
 
@@ -167,17 +203,21 @@ export class JobWorker {
     let lastReclaim = Date.now();
     while (this.running) {
       const free = this.options.concurrency - this.inFlight.size;
-      let claimed = 0;
-      if (free > 0) {
+      const idleBatchKinds = this.yieldingToHttp() ? [] : [...this.batchHandlers].filter(([, entry]) => !entry.inFlight).map(([kind]) => kind);
+      if (free > 0 || idleBatchKinds.length > 0) {
         try {
-          const jobs = await this.claim(free);
-          claimed = jobs.length;
-          for (const job of jobs) {
-            const task = this.execute(job).finally(() => {
-              this.inFlight.delete(task);
-              this.poke();
-            });
-            this.inFlight.add(task);
+          const { singles, batches } = await this.claim(Math.max(0, free), idleBatchKinds);
+          for (const job of singles) this.track(this.inFlight, this.execute(job));
+          for (const batch of batches) {
+            const entry = this.batchHandlers.get(batch[0].kind)!;
+            entry.inFlight = true;
+            this.track(
+              this.batchesInFlight,
+              this.executeBatch(batch).finally(() => {
+                entry.inFlight = false;
+                this.lastBatchEndedAt = Date.now();
+              }),
+            );
           }
           // Look for orphans about once per lease (at most every 30 s), so a killed process's
           // jobs are taken over soon after their lease runs out.
@@ -189,42 +229,106 @@ export class JobWorker {
           this.logger.warn({ err: error }, 'job polling failed; retrying');
         }
       }
-      if (claimed === 0 || free <= claimed) await this.sleep(this.options.pollIntervalMs);
+      // Wait for the interval or a poke: an enqueue in this process, or a finished job (room again).
+      await this.sleep(this.options.pollIntervalMs);
     }
   }
 
+  private yieldingToHttp(): boolean {
+    return this.options.httpSaturated?.() === true && Date.now() - this.lastBatchEndedAt < (this.options.yieldIntervalMs ?? 500);
+  }
+
+  private track(set: Set<Promise<void>>, work: Promise<void>): void {
+    const task = work.finally(() => {
+      set.delete(task);
+      this.poke();
+    });
+    set.add(task);
+  }
+
   private sleep(ms: number): Promise<void> {
+    // A poke that came while we were busy (a job finished during the claim) means: look again now.
+    if (this.poked) {
+      this.poked = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
+      const wake = () => {
+        this.poked = false;
+        done();
+      };
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      this.wakeUp = done;
+      this.wakeUp = wake;
     });
   }
 
-  private async claim(limit: number): Promise<Job[]> {
-    const kinds = [...this.handlers.keys()];
-    if (kinds.length === 0) return [];
-    return this.db
+  /**
+   * Claims up to `singleLimit` ready jobs of the single kinds and, for each batch kind named, up
+   * to its batch size, in one statement (`FOR UPDATE SKIP LOCKED`, so no job goes to two workers).
+   */
+  private async claim(singleLimit: number, batchKinds: readonly string[]): Promise<{ singles: Job[]; batches: Job[][] }> {
+    const singleKinds = [...this.handlers.keys()].filter((kind) => !this.batchHandlers.has(kind));
+    const parts = [];
+    if (singleLimit > 0 && singleKinds.length > 0) parts.push({ kinds: singleKinds, limit: singleLimit });
+    for (const kind of batchKinds) parts.push({ kinds: [kind], limit: this.batchHandlers.get(kind)!.maxBatch });
+    if (parts.length === 0) return { singles: [], batches: [] };
+    const ready = parts.map(
+      ({ kinds, limit }, index) => sql`${sql.id(`ready_${index}`)} as (
+        select id from jobs where state = 'pending' and run_at <= now() and kind = any(${kinds}::text[])
+        order by run_at, id limit ${limit} for update skip locked)`,
+    );
+    const union = sql.join(parts.map((_, index) => sql`select id from ${sql.id(`ready_${index}`)}`), sql` union all `);
+    const result = await sql<Job>`
+      with ${sql.join(ready)}
+      update jobs set state = 'running', locked_at = now(), locked_by = ${this.workerId}, attempts = attempts + 1,
+        total_attempts = total_attempts + 1
+      where id in (${union})
+      returning *
+    `.execute(this.db);
+    const jobs = result.rows.sort((a, b) => Number(a.id) - Number(b.id));
+    const singles = jobs.filter((job) => !this.batchHandlers.has(job.kind));
+    const batches = batchKinds.map((kind) => jobs.filter((job) => job.kind === kind)).filter((batch) => batch.length > 0);
+    return { singles, batches };
+  }
+
+  /** One transaction for the whole batch; if it fails, each job on its own (and fails alone). */
+  private async executeBatch(jobs: Job[]): Promise<void> {
+    if (jobs.length === 1) return this.execute(jobs[0]);
+    const { handler } = this.batchHandlers.get(jobs[0].kind)!;
+    const ids = jobs.map((job) => String(job.id));
+    for (const id of ids) this.runningIds.add(id);
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await handler(jobs, trx);
+        await this.complete(trx, jobs);
+      });
+    } catch (error) {
+      // A failed batch (one bad report, or one job whose lease another worker took) is redone job
+      // by job, so each fails or is skipped alone.
+      this.logger.debug({ err: error, jobKind: jobs[0].kind, jobs: jobs.length }, 'batch failed; running its jobs one by one');
+      for (const job of jobs) await this.execute(job);
+    } finally {
+      // execute() tracks each job itself while it runs it alone.
+      for (const id of ids) this.runningIds.delete(id);
+    }
+  }
+
+  /** Marks jobs done in the handler's transaction; our lease on each must still hold. */
+  private async complete(trx: Transaction<Database>, jobs: readonly Job[]): Promise<void> {
+    const finished = await trx
       .updateTable('jobs')
-      .set({ state: 'running', lockedAt: sql`now()`, lockedBy: this.workerId, attempts: sql`attempts + 1`, totalAttempts: sql`total_attempts + 1` })
-      .where('id', 'in', (query) =>
-        query
-          .selectFrom('jobs')
-          .select('id')
-          .where('state', '=', 'pending')
-          .where('runAt', '<=', sql<Date>`now()`)
-          .where('kind', 'in', kinds)
-          .orderBy('runAt')
-          .orderBy('id')
-          .limit(limit)
-          .forUpdate()
-          .skipLocked(),
-      )
-      .returningAll()
-      .execute();
+      .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lastError: null }) // locked_by stays: who did it
+      .where('id', 'in', jobs.map((job) => job.id))
+      .where('lockedBy', '=', this.workerId)
+      .executeTakeFirst();
+    // Our lease expired and another worker took the job: roll our work back, theirs counts.
+    if (Number(finished.numUpdatedRows) !== jobs.length) {
+      throw new LeaseLostError(`job ${jobs.map((job) => job.id).join(', ')} was reclaimed by another worker`);
+    }
   }
 
   private async execute(job: Job): Promise<void> {
@@ -234,14 +338,7 @@ export class JobWorker {
     try {
       await this.db.transaction().execute(async (trx) => {
         await handler(job, trx);
-        const finished = await trx
-          .updateTable('jobs')
-          .set({ state: 'done', finishedAt: sql`now()`, lockedAt: null, lastError: null }) // locked_by stays: who did it
-          .where('id', '=', job.id)
-          .where('lockedBy', '=', this.workerId)
-          .executeTakeFirst();
-        // Our lease expired and another worker took the job: roll our work back, theirs counts.
-        if (Number(finished.numUpdatedRows) !== 1) throw new LeaseLostError(`job ${job.id} was reclaimed by another worker`);
+        await this.complete(trx, [job]);
       });
     } catch (error) {
       if (error instanceof LeaseLostError) {

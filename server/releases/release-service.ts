@@ -14,6 +14,9 @@ export function parseSemver(version: string): { major: number; minor: number; pa
 /** The release row for a version string, created the first time the string is seen. */
 export async function findOrCreateRelease(db: Executor, projectId: string, version: string): Promise<Release> {
   const trimmed = version.trim().slice(0, 100);
+  // Almost every report names a release seen before: look first, so the common case is one read.
+  const existing = await db.selectFrom('releases').selectAll().where('projectId', '=', projectId).where('version', '=', trimmed).executeTakeFirst();
+  if (existing) return existing;
   const semver = parseSemver(trimmed);
   const inserted = await db
     .insertInto('releases')

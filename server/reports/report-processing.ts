@@ -1,11 +1,11 @@
-import type { Transaction } from 'kysely';
+import { type Transaction, sql } from 'kysely';
 import type { Report } from '../../shared/report-schema';
-import type { Database, Job } from '../db/schema';
+import type { Database, Job, ReportRow } from '../db/schema';
 import { assignReportToDefect } from '../dedup/assign-report';
 import { enqueueReportEmbedding } from '../dedup/dedup-jobs';
 import { enrichReport } from '../enrich/enrich-report';
 import { enqueueJob } from '../outbox/job-queue';
-import { findOrCreateRelease } from '../releases/release-service';
+import { findOrCreateRelease, type Release } from '../releases/release-service';
 import { onDefectCreated, onReportAddedToDefect } from '../routing/route-defect';
 
 export const suggestReportJobKind = 'report.suggest';
@@ -15,55 +15,104 @@ export const suggestReportJobKind = 'report.suggest';
  * on a defect. The job's completion commits with these writes, so a crash part-way redoes the
  * whole step, and a report already processed is left alone: each report is processed once.
  */
-export async function processReport(
-  trx: Transaction<Database>,
-  reportId: string,
-  options: { aiEnabled: boolean; /** Queue the report's embedding (an embeddings API is configured). */ embeddings?: boolean },
-): Promise<void> {
-  const stored = await trx.selectFrom('reports').selectAll().where('id', '=', reportId).forUpdate().executeTakeFirst();
-  if (!stored || stored.state === 'processed') return;
-  const payload = stored.payload as unknown as Report;
+export interface ProcessingOptions {
+  aiEnabled: boolean;
+  /** Queue each report's embedding (an embeddings API is configured). */
+  embeddings?: boolean;
+}
+
+export async function processReport(trx: Transaction<Database>, reportId: string, options: ProcessingOptions): Promise<void> {
+  await processReports(trx, [reportId], options);
+}
+
+/**
+ * Processes several stored reports in one transaction, in the order they arrived, with the
+ * per-report work that does not depend on dedup done once for all of them: one read (rows
+ * locked), the component rules once per project, each release once, one enrichment update and
+ * one final update. Dedup still sees the reports one at a time, each after the ones before it.
+ */
+export async function processReports(trx: Transaction<Database>, reportIds: readonly string[], options: ProcessingOptions): Promise<void> {
+  if (reportIds.length === 0) return;
+  const stored = await trx
+    .selectFrom('reports')
+    .selectAll()
+    .where('id', 'in', [...reportIds])
+    .where('state', '<>', 'processed')
+    .orderBy('receivedAt')
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  if (stored.length === 0) return;
+  const projectIds = [...new Set(stored.map((report) => report.projectId))];
   const rules = await trx
     .selectFrom('componentRules')
-    .select(['pattern', 'patternKind', 'component'])
-    .where('projectId', '=', stored.projectId)
+    .select(['projectId', 'pattern', 'patternKind', 'component'])
+    .where('projectId', 'in', projectIds)
     .orderBy('position')
     .execute();
-  const enrichment = enrichReport(payload, rules, stored.userAgent);
-  const release = payload.release?.trim() ? await findOrCreateRelease(trx, stored.projectId, payload.release) : undefined;
-  const enriched = await trx
-    .updateTable('reports')
-    .set({
+  const releases = new Map<string, Promise<Release>>();
+  const enriched: ReportRow[] = [];
+  for (const report of stored) {
+    const payload = report.payload as unknown as Report;
+    const enrichment = enrichReport(
+      payload,
+      rules.filter((rule) => rule.projectId === report.projectId),
+      report.userAgent,
+    );
+    let release: Release | undefined;
+    if (payload.release?.trim()) {
+      const key = `${report.projectId}\u0000${payload.release.trim()}`;
+      if (!releases.has(key)) releases.set(key, findOrCreateRelease(trx, report.projectId, payload.release));
+      release = await releases.get(key);
+    }
+    enriched.push({
+      ...report,
       route: enrichment.route,
       component: enrichment.component,
       errorSignature: enrichment.errorSignature,
       requestSignature: enrichment.requestSignature,
       releaseId: release?.id ?? null,
-      enrichment: JSON.stringify({ ...(stored.enrichment ?? {}), ...enrichment.details }),
-    })
-    .where('id', '=', reportId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const assignment = await assignReportToDefect(trx, enriched);
-  // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
-  if (assignment.created) await onDefectCreated(trx, { id: assignment.defectId });
-  else await onReportAddedToDefect(trx, assignment.defectId);
+      enrichment: { ...(report.enrichment ?? {}), ...enrichment.details },
+    });
+  }
+  // One statement writes every report's enrichment (dedup reads these columns of earlier reports).
+  await sql`
+    update reports r set route = v.route, component = v.component, error_signature = v.error_signature,
+      request_signature = v.request_signature, release_id = v.release_id, enrichment = v.enrichment
+    from unnest(${enriched.map((report) => report.id)}::uuid[], ${enriched.map((report) => report.route)}::text[],
+                ${enriched.map((report) => report.component)}::text[], ${enriched.map((report) => report.errorSignature)}::text[],
+                ${enriched.map((report) => report.requestSignature)}::text[], ${enriched.map((report) => report.releaseId)}::uuid[],
+                ${enriched.map((report) => JSON.stringify(report.enrichment))}::jsonb[])
+      as v(id, route, component, error_signature, request_signature, release_id, enrichment)
+    where r.id = v.id
+  `.execute(trx);
+  for (const report of enriched) {
+    const assignment = await assignReportToDefect(trx, report);
+    // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
+    if (assignment.created) await onDefectCreated(trx, { id: assignment.defectId });
+    else await onReportAddedToDefect(trx, assignment.defectId);
+  }
+  // assignReportToDefect stored the candidates; what is left is the state.
   await trx
     .updateTable('reports')
-    .set({ state: 'processed', processedAt: new Date(), candidates: JSON.stringify(assignment.candidates) })
-    .where('id', '=', reportId)
+    .set({ state: 'processed', processedAt: new Date() })
+    .where('id', 'in', enriched.map((report) => report.id))
     .execute();
   // The embedding comes later, from its own job: it re-ranks the possible duplicates, never delays the report.
-  if (options.embeddings) await enqueueReportEmbedding(trx, stored.projectId, reportId);
+  if (options.embeddings) {
+    for (const report of enriched) await enqueueReportEmbedding(trx, report.projectId, report.id);
+  }
   if (options.aiEnabled) {
     // Suggestions are extra: their own job, so a slow or failing AI never delays the report.
-    await enqueueJob(trx, {
-      kind: suggestReportJobKind,
-      projectId: stored.projectId,
-      payload: { reportId },
-      idempotencyKey: `${suggestReportJobKind}:${reportId}`,
-      maxAttempts: 3,
-    });
+    for (const report of enriched) {
+      await enqueueJob(trx, {
+        kind: suggestReportJobKind,
+        projectId: report.projectId,
+        payload: { reportId: report.id },
+        idempotencyKey: `${suggestReportJobKind}:${report.id}`,
+        maxAttempts: 3,
+      });
+    }
   }
 }
 

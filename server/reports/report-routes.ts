@@ -13,7 +13,7 @@ import { RateLimiter } from '../http/rate-limiter';
 import { findProjectByPublicKey, findProjectById } from '../projects/project-service';
 import { checkImage } from './image-check';
 import { readReportBody } from './report-body';
-import { storeReport } from './report-ingest';
+import { processReportJobKind, storeReport } from './report-ingest';
 import { SpamGuard } from './spam-guard';
 
 const publicKeyPattern = /^pk_[A-Za-z0-9]{8,64}$/;
@@ -106,7 +106,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
       clientIp: ctx.ip,
       userAgent: ctx.get('user-agent') || null,
     });
-    if (!answer.duplicate) dependencies.jobs.poke();
+    if (!answer.duplicate) dependencies.jobs.poke(processReportJobKind);
     ctx.status = 202;
     ctx.body = answer;
   }

@@ -16,6 +16,7 @@ export class SpamGuard {
     private readonly identicalTextLimit = 20,
     private readonly identicalTextWindowMs = 10 * 60_000,
     private readonly now: () => number = Date.now,
+    private readonly maxTexts = 10_000,
   ) {}
 
   check(projectId: string, report: Report): void {
@@ -32,19 +33,33 @@ export class SpamGuard {
 
   private checkFlood(projectId: string, description: string): void {
     const now = this.now();
-    if (this.recentTexts.size > 10_000) {
-      for (const [key, entry] of this.recentTexts) if (now - entry.firstSeen > this.identicalTextWindowMs) this.recentTexts.delete(key);
-    }
     const key = `${projectId}:${createHash('sha256').update(description.trim().toLowerCase().replace(/\s+/g, ' ')).digest('base64')}`;
     const entry = this.recentTexts.get(key);
     if (!entry || now - entry.firstSeen > this.identicalTextWindowMs) {
+      this.recentTexts.delete(key);
       this.recentTexts.set(key, { count: 1, firstSeen: now });
+      this.forgetOldest();
       return;
     }
+    // Move the text to the end (most recent), so the eviction below never forgets an active flood.
+    this.recentTexts.delete(key);
+    this.recentTexts.set(key, entry);
     entry.count += 1;
     if (entry.count > this.identicalTextLimit) {
       const retryAfter = Math.ceil((entry.firstSeen + this.identicalTextWindowMs - now) / 1000);
       throw new AppError('rate_limited', 'The same text was sent too many times; try again later', { headers: { 'Retry-After': String(Math.max(1, retryAfter)) } });
+    }
+  }
+
+  /**
+   * Bounds the memory: past `maxTexts` distinct texts, the least recently seen are forgotten
+   * (Map order is insertion order, and a repeat re-inserts). Without this, 200 distinct reports
+   * a second kept 120,000 entries alive for the whole 10-minute window (bench:soak).
+   */
+  private forgetOldest(): void {
+    for (const key of this.recentTexts.keys()) {
+      if (this.recentTexts.size <= this.maxTexts) return;
+      this.recentTexts.delete(key);
     }
   }
 }

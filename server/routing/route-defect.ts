@@ -37,17 +37,19 @@ async function routingFacts(trx: Transaction<Database>, defectId: string): Promi
  * transaction of the change that caused it. Returns how many deliveries were asked for.
  */
 export async function routeDefect(trx: Transaction<Database>, defectId: string, trigger: RoutingTrigger): Promise<number> {
-  const facts = await routingFacts(trx, defectId);
-  if (!facts) return 0;
+  // Rules first: most projects have none for most triggers, and then the defect need not be read.
   const rules = await trx
     .selectFrom('routingRules')
     .selectAll()
-    .where('projectId', '=', facts.projectId)
+    .where('projectId', '=', (query) => query.selectFrom('defects').select('projectId').where('id', '=', defectId))
     .where('enabled', '=', true)
     .where(sql<boolean>`${trigger} = any(triggers)`)
     .orderBy('position')
     .orderBy('createdAt')
     .execute();
+  if (rules.length === 0) return 0;
+  const facts = await routingFacts(trx, defectId);
+  if (!facts) return 0;
   let deliveries = 0;
   for (const rule of rules) {
     const conditions = rule.conditions as RoutingConditions;

@@ -130,4 +130,67 @@ describe('job queue', () => {
     expect(actions).toEqual(['fast-worker']);
     expect(await database.db.selectFrom('jobs').selectAll().executeTakeFirstOrThrow()).toMatchObject({ state: 'done' });
   });
+  it('does a batch kind in one transaction: all its jobs commit together', async () => {
+    for (let index = 0; index < 7; index += 1) await enqueueJob(database.db, { kind: 'test.batch', payload: { index } });
+    const batches: number[][] = [];
+    const ran = await worker()
+      .registerBatch(
+        'test.batch',
+        async (jobs, trx) => {
+          batches.push(jobs.map((job) => job.payload.index as number));
+          for (const job of jobs) await trx.insertInto('auditLog').values({ action: `batch-${job.payload.index}` }).execute();
+        },
+        { maxBatch: 5 },
+      )
+      .drain();
+    expect(ran).toBe(7);
+    expect(batches).toEqual([[0, 1, 2, 3, 4], [5, 6]]);
+    const states = await database.db.selectFrom('jobs').select('state').where('kind', '=', 'test.batch').execute();
+    expect(states.every((row) => row.state === 'done')).toBe(true);
+    expect(await database.db.selectFrom('auditLog').select('action').where('action', 'like', 'batch-%').execute()).toHaveLength(7);
+  });
+
+  it('retries the jobs of a failed batch one by one, so only the bad job fails', async () => {
+    for (let index = 0; index < 4; index += 1) await enqueueJob(database.db, { kind: 'test.batch-bad', payload: { index }, maxAttempts: 1 });
+    const calls: number[] = [];
+    await worker()
+      .registerBatch(
+        'test.batch-bad',
+        async (jobs, trx) => {
+          calls.push(jobs.length);
+          for (const job of jobs) {
+            await trx.insertInto('auditLog').values({ action: `bad-batch-${job.payload.index}` }).execute();
+            if (job.payload.index === 2) throw new Error('report 2 is broken');
+          }
+        },
+        { maxBatch: 10 },
+      )
+      .drain();
+    expect(calls).toEqual([4, 1, 1, 1, 1]);
+    const jobs = await database.db.selectFrom('jobs').select(['state', 'payload', 'lastError']).where('kind', '=', 'test.batch-bad').orderBy('id').execute();
+    expect(jobs.map((job) => job.state)).toEqual(['done', 'done', 'dead', 'done']);
+    expect(jobs[2].lastError).toBe('report 2 is broken');
+    // The failed batch's writes were rolled back; each good job's own transaction committed.
+    const actions = (await database.db.selectFrom('auditLog').select('action').where('action', 'like', 'bad-batch-%').execute()).map((row) => row.action).sort();
+    expect(actions).toEqual(['bad-batch-0', 'bad-batch-1', 'bad-batch-3']);
+  });
+
+  it('claims batches and single jobs in the same poll, each kind to its own handler', async () => {
+    for (let index = 0; index < 3; index += 1) await enqueueJob(database.db, { kind: 'test.flood', payload: { index } });
+    await enqueueJob(database.db, { kind: 'test.single' });
+    let batched = 0;
+    let single = 0;
+    const queue = worker()
+      .registerBatch('test.flood', async (jobs) => {
+        batched += jobs.length;
+      }, { maxBatch: 50 })
+      .register('test.single', async () => {
+        single += 1;
+      });
+    await queue.start();
+    await expect.poll(() => batched + single, { timeout: 5000 }).toBe(4);
+    await queue.stop();
+    expect({ batched, single }).toEqual({ batched: 3, single: 1 });
+  });
 });
+

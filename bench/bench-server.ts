@@ -1,0 +1,111 @@
+/**
+ * The real server (startServer: migrations, job workers, HTTP) in its own process, for
+ * benchmarks: a server has its event loop to itself in production, so the load generator must
+ * not share it. Started by `spawnBenchServer` (bench/server-process.ts) with the server's
+ * configuration in the environment; it answers the parent over IPC:
+ *
+ *   → { type: 'stats' }            ← { type: 'stats', rss, heapUsed, cpuMicros, queries }
+ *   → { type: 'jobs', run: bool }  ← { type: 'jobs' }          pause or resume the job workers
+ *   → { type: 'profile-start' }    ← { type: 'profile-start' } start a CPU profile (node:inspector)
+ *   → { type: 'profile-stop', file } ← { type: 'profile-stop' } write it to `file`
+ *   → { type: 'stop' }             graceful close, then exit
+ *
+ * BENCH_BASELINE=1 runs the baseline instead: a bare Koa route that reads the body and inserts
+ * it raw into one table (the least a durable ingest can do).
+ */
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { Session } from 'node:inspector/promises';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import pg from 'pg';
+import getRawBody from 'raw-body';
+import { loadConfig } from '../server/config';
+import { createLogger } from '../server/logger';
+import { startServer } from '../server/server';
+
+export type BenchServerRequest =
+  | { type: 'stats' }
+  | { type: 'jobs'; run: boolean }
+  | { type: 'profile-start' }
+  | { type: 'profile-stop'; file: string }
+  | { type: 'stop' };
+
+export interface BenchServerStats {
+  type: 'stats';
+  rss: number;
+  heapUsed: number;
+  /** User + system CPU of this process since it started, in microseconds. */
+  cpuMicros: number;
+  /** Database statements sent by this process since it started. */
+  queries: number;
+}
+
+// Every statement goes through pg.Client#query (Kysely's dialect and the pool both use it).
+let queries = 0;
+const clientPrototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+const originalQuery = clientPrototype.query;
+clientPrototype.query = function (this: pg.Client, ...args: unknown[]) {
+  queries += 1;
+  return originalQuery.apply(this, args);
+};
+
+const send = (message: unknown) => process.send?.(message);
+const profiler = new Session();
+profiler.connect();
+
+let close: () => Promise<void>;
+let setJobs: (run: boolean) => Promise<void> = async () => {};
+
+if (process.env.BENCH_BASELINE === '1') {
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+  await pool.query('create table if not exists raw_reports (id bigint generated always as identity primary key, body jsonb not null, received_at timestamptz not null default now())');
+  const app = new Koa();
+  app.use(async (ctx) => {
+    const body = await getRawBody(ctx.req, { limit: '6mb', encoding: ctx.request.type === 'application/json' ? 'utf8' : undefined });
+    const json = typeof body === 'string' ? body : JSON.stringify({ size: body.length });
+    await pool.query('insert into raw_reports (body) values ($1)', [json]);
+    ctx.status = 202;
+    ctx.body = { status: 'accepted' };
+  });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  close = async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await pool.end();
+  };
+  send({ type: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+} else {
+  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
+  const running = await startServer(config, createLogger(config.logLevel));
+  close = () => running.close();
+  setJobs = async (run) => (run ? running.jobs.start() : running.jobs.stop());
+  if (process.env.BENCH_JOBS_PAUSED === '1') await running.jobs.stop();
+  send({ type: 'ready', url: running.url });
+}
+
+process.on('message', async (message: BenchServerRequest) => {
+  if (message.type === 'stats') {
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, cpuMicros: cpu.user + cpu.system, queries } satisfies BenchServerStats);
+  } else if (message.type === 'jobs') {
+    await setJobs(message.run);
+    send({ type: 'jobs' });
+  } else if (message.type === 'profile-start') {
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+    send({ type: 'profile-start' });
+  } else if (message.type === 'profile-stop') {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(message.file, JSON.stringify(profile));
+    send({ type: 'profile-stop' });
+  } else if (message.type === 'stop') {
+    await close();
+    process.exit(0);
+  }
+});
+// The parent going away (a crashed benchmark) must not leave this server running.
+process.on('disconnect', () => {
+  void close().finally(() => process.exit(0));
+});
