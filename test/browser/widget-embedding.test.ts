@@ -154,6 +154,8 @@ describe.skipIf(!browserAvailable)('widget embedding', () => {
     await page.goto(servers.pageUrl('plain', { screenshot: 'false' }));
     await page.locator('[data-bugloop] button.launcher').click();
     const openedAt = Date.now();
+    // The form is a lazy chunk: go offline only once it has loaded, or the dialog cannot open.
+    await page.locator('[data-bugloop] #bugloop-description').waitFor();
     await context!.setOffline(true);
     await sendFilled(page, 'Back online', openedAt);
     await page.locator('[data-bugloop] [role="status"]').filter({ hasText: 'offline' }).waitFor({ timeout: 30_000 });
