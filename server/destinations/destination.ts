@@ -82,6 +82,8 @@ export interface DeliveryContext {
   deliveryId: string;
   /** When the delivery was asked for: nothing it caused remotely is older. */
   requestedAt: Date;
+  /** For what an operator should fix but that does not stop the delivery (a missing scope, say). */
+  warn(details: Record<string, unknown>, message: string): void;
 }
 
 /** A ticket in a tracker, as stored in `external_tickets`. */

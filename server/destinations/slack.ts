@@ -13,6 +13,11 @@ export const slackConfigSchema = z.object({
 });
 export type SlackConfig = z.output<typeof slackConfigSchema>;
 
+/**
+ * Scopes the bot needs: chat:write (post), files:write (screenshot in the thread), and
+ * channels:history (groups:history for a private channel) so a retry can find a post whose
+ * answer was lost instead of posting twice.
+ */
 export const slackSecretsSchema = z.object({ botToken: z.string().regex(/^xox[a-z]-/, 'must be a bot token (xoxb-…)').optional() });
 export type SlackSecrets = z.output<typeof slackSecretsSchema>;
 
@@ -108,7 +113,14 @@ export const slackDestination: Destination<SlackConfig, SlackSecrets> = {
       try {
         ts = await findPostedMessage(client, channel, context);
       } catch (error) {
-        throw fail(error, 'conversations.history');
+        // A bot installed without the history scope can still post: a possible second message
+        // is better than a notification that never arrives, so the lookup is skipped, not fatal.
+        const slackError = (error as { data?: { error?: string; needed?: string } }).data;
+        if (slackError?.error !== 'missing_scope') throw fail(error, 'conversations.history');
+        context.warn(
+          { needed: slackError.needed },
+          'Slack: the bot token lacks the history scope, so a retry cannot check whether its first post arrived; add channels:history (groups:history for private channels) for exactly-once posts',
+        );
       }
     }
     if (!ts) {

@@ -10,12 +10,14 @@ import { enqueueJob, type JobWorker, PermanentJobError, RetryLaterError } from '
 import { integrationJobKinds } from './delivery-queue';
 import { SecretBox } from './secret-box';
 import type { OutboundNetwork } from './outbound-network';
+import type { Logger } from '../logger';
 
 export interface IntegrationOptions {
   secretKey: string;
   publicUrl: string;
   /** Every destination connects through it (the SSRF address policy). */
   network: OutboundNetwork;
+  logger?: Logger;
 }
 
 interface Loaded {
@@ -47,6 +49,7 @@ export function registerIntegrationJobHandlers(jobs: JobWorker, options: Integra
       attempt: job.totalAttempts,
       deliveryId: deliveryId(job),
       requestedAt: job.createdAt,
+      warn: (details, message) => options.logger?.warn({ destinationId: row.id, destinationKind: row.kind, jobId: job.id, ...details }, message),
     };
     return { row, destination, settings, context };
   }

@@ -28,5 +28,6 @@ export async function registerJobHandlers(jobs: JobWorker, config: Config, depen
     secretKey: config.secretKey,
     publicUrl: config.publicUrl,
     network: createOutboundNetwork({ allowPrivateAddresses: config.allowPrivateDestinationAddresses }),
+    logger: dependencies.logger,
   });
 }

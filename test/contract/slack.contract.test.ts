@@ -6,6 +6,7 @@ import { enqueueDelivery } from '../../server/integrations/delivery-queue';
 import { createTestDatabase } from '../support/test-database';
 import { addDestination, integrationWorker, makeJobsDue, seedDefect } from '../support/integrations';
 import { createFakeSlack } from './fakes/fake-slack';
+import { createLogger, type Logger } from '../../server/logger';
 
 let database: DatabaseHandle;
 let slack: ReturnType<typeof createFakeSlack>;
@@ -33,9 +34,9 @@ async function setup() {
   return { ...seeded, destination };
 }
 
-async function deliver(destination: DestinationRow, defectId: string, trigger: 'defect_created' | 'manual' = 'defect_created') {
+async function deliver(destination: DestinationRow, defectId: string, trigger: 'defect_created' | 'manual' = 'defect_created', logger?: Logger) {
   await database.db.transaction().execute((trx) => enqueueDelivery(trx, destination, defectId, trigger, ''));
-  return integrationWorker(database.db).drain();
+  return integrationWorker(database.db, undefined, logger).drain();
 }
 
 function allText(blocks: Record<string, any>[]): string {
@@ -122,6 +123,22 @@ describe('Slack through @slack/web-api', () => {
     expect([...slack.files.values()].find((file) => file.completed)?.data?.equals(screenshot)).toBe(true);
     const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
     expect(job).toMatchObject({ state: 'done', attempts: 2, totalAttempts: 2 });
+  });
+
+  it('without the history scope, a retry posts anyway and logs which scope to add (late, never lost)', async () => {
+    const { destination, defectId } = await setup();
+    slack.server.inject('POST', /^\/api\/chat\.postMessage$/, { kind: 'slow-after-success', delayMs: 1500 });
+    slack.server.inject('POST', /^\/api\/conversations\.history$/, { kind: 'status', status: 200, body: { ok: false, error: 'missing_scope', needed: 'channels:history', provided: 'chat:write,files:write' } });
+    const logLines: string[] = [];
+    const logger = createLogger('warn', { write: (line: string) => void logLines.push(line) });
+    await deliver(destination, defectId, 'defect_created', logger);
+    expect(slack.server.calls('POST', /^\/api\/conversations\.history$/)).toHaveLength(1);
+    // The first post arrived but its answer did not; without the history the retry cannot know.
+    expect(slack.messages).toHaveLength(2);
+    const job = await database.db.selectFrom('jobs').selectAll().where('kind', '=', 'integration.notify').where(sql<boolean>`payload @> ${JSON.stringify({ defectId })}::jsonb`).executeTakeFirstOrThrow();
+    expect(job).toMatchObject({ state: 'done', attempts: 2 });
+    const warning = logLines.map((line) => JSON.parse(line)).find((entry) => String(entry.msg).includes('history scope'));
+    expect(warning).toMatchObject({ needed: 'channels:history', destinationKind: 'slack', destinationId: destination.id });
   });
 
   it('uploads the screenshot once when the upload timed out after Slack shared it', async () => {

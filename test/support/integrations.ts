@@ -7,7 +7,7 @@ import { createDestination } from '../../server/destinations/destination-reposit
 import { registerIntegrationJobHandlers } from '../../server/integrations/delivery-jobs';
 import { SecretBox } from '../../server/integrations/secret-box';
 import { createOutboundNetwork, type OutboundNetwork } from '../../server/integrations/outbound-network';
-import { createLogger } from '../../server/logger';
+import { createLogger, type Logger } from '../../server/logger';
 import { JobWorker } from '../../server/outbox/job-queue';
 import { createProject } from '../../server/projects/project-service';
 
@@ -120,15 +120,15 @@ export async function addDestination(db: Kysely<Database>, projectId: string, in
 }
 
 /** A worker with the integration handlers only; no backoff, so retries run at once in `drain()`. `network` defaults to allowing the local fakes. */
-export function integrationWorker(db: Kysely<Database>, network: OutboundNetwork = testNetwork): JobWorker {
-  const worker = new JobWorker(db, createLogger('silent'), { concurrency: 1, pollIntervalMs: 20, backoffMs: () => 0 });
-  registerIntegrationJobHandlers(worker, { secretKey: testSecretKey, publicUrl: testPublicUrl, network });
+export function integrationWorker(db: Kysely<Database>, network: OutboundNetwork = testNetwork, logger: Logger = createLogger('silent')): JobWorker {
+  const worker = new JobWorker(db, logger, { concurrency: 1, pollIntervalMs: 20, backoffMs: () => 0 });
+  registerIntegrationJobHandlers(worker, { secretKey: testSecretKey, publicUrl: testPublicUrl, network, logger });
   return worker;
 }
 
 /** A delivery context for calling a destination directly: a first attempt with a fresh delivery id. */
 export function testDeliveryContext(overrides: Partial<DeliveryContext> = {}): DeliveryContext {
-  return { publicUrl: testPublicUrl, timeoutMs: 2000, network: testNetwork, attempt: 1, deliveryId: `bugloop-test-${randomUUID()}`, requestedAt: new Date(), ...overrides };
+  return { publicUrl: testPublicUrl, timeoutMs: 2000, network: testNetwork, attempt: 1, deliveryId: `bugloop-test-${randomUUID()}`, requestedAt: new Date(), warn: () => {}, ...overrides };
 }
 
 /** Makes delayed jobs (Retry-After, comment windows) due now. */
