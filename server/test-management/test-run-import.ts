@@ -207,44 +207,51 @@ class RunImport {
         signature: failing ? failureSignature({ type: testCase.failureType, message: testCase.message, details: testCase.details }) : null,
       };
     });
+    // Only failing results come back (their ids go into defect links), so a passing batch costs no
+    // result rows. Identity ids are handed out in insertion order: the failing rows in input
+    // order match the returned ids in ascending order, checked by their case ids.
     const inserted = await sql<{ id: string; testCaseId: string }>`
-      insert into test_results (test_run_id, test_case_id, status, duration_ms, message, output, failure_signature, is_flaky)
-      select ${this.runId}::uuid, case_id, status, duration_ms, message, output, signature, flaky
-      from unnest(
-        ${rows.map((row) => row.catalogCase.id)}::uuid[],
-        ${rows.map((row) => row.testCase.status)}::text[],
-        ${rows.map((row) => row.testCase.durationMs)}::int[],
-        ${rows.map((row) => row.testCase.message)}::text[],
-        ${rows.map((row) => joinOutput(row.testCase))}::text[],
-        ${rows.map((row) => row.signature)}::text[],
-        ${rows.map((row) => row.testCase.flakyOnRerun)}::boolean[]
-      ) as input(case_id, status, duration_ms, message, output, signature, flaky)
-      returning id, test_case_id
+      with inserted as (
+        insert into test_results (test_run_id, test_case_id, status, duration_ms, message, output, failure_signature, is_flaky)
+        select ${this.runId}::uuid, case_id, status, duration_ms, message, output, signature, flaky
+        from unnest(
+          ${rows.map((row) => row.catalogCase.id)}::uuid[],
+          ${rows.map((row) => row.testCase.status)}::text[],
+          ${rows.map((row) => row.testCase.durationMs)}::int[],
+          ${rows.map((row) => row.testCase.message)}::text[],
+          ${rows.map((row) => joinOutput(row.testCase))}::text[],
+          ${rows.map((row) => row.signature)}::text[],
+          ${rows.map((row) => row.testCase.flakyOnRerun)}::boolean[]
+        ) with ordinality as input(case_id, status, duration_ms, message, output, signature, flaky, position)
+        order by position
+        returning id, test_case_id, status
+      )
+      select id, test_case_id from inserted where status in ('failed', 'error') order by id
     `.execute(this.trx);
-    // Rows come back in insertion order; match them up by position, checking the case id.
-    inserted.rows.forEach((result, index) => {
-      const row = rows[index];
-      if (row.catalogCase.id !== result.testCaseId) throw new Error('test result rows came back out of order');
+    let failingIndex = 0;
+    for (const row of rows) {
       const status = row.testCase.status;
       this.summary.cases += 1;
       if (status === 'passed') this.summary.passed += 1;
       else if (status === 'failed') this.summary.failed += 1;
       else if (status === 'error') this.summary.errors += 1;
       else this.summary.skipped += 1;
-      if (status === 'failed' || status === 'error') {
-        const key = ciDefectSignature(row.catalogCase.identity, row.signature!);
-        if (!this.failures.has(key)) {
-          this.failures.set(key, {
-            testCase: row.catalogCase,
-            resultId: result.id,
-            signature: row.signature!,
-            message: row.testCase.message,
-            details: row.testCase.details,
-            status,
-          });
-        }
+      if (status !== 'failed' && status !== 'error') continue;
+      const result = inserted.rows[failingIndex++];
+      if (!result || result.testCaseId !== row.catalogCase.id) throw new Error('failing test results came back out of order');
+      const key = ciDefectSignature(row.catalogCase.identity, row.signature!);
+      if (!this.failures.has(key)) {
+        this.failures.set(key, {
+          testCase: row.catalogCase,
+          resultId: result.id,
+          signature: row.signature!,
+          message: row.testCase.message,
+          details: row.testCase.details,
+          status,
+        });
       }
-    });
+    }
+    if (failingIndex !== inserted.rows.length) throw new Error('more failing test results came back than were written');
   }
 
   /**
