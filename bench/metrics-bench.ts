@@ -300,6 +300,7 @@ async function main(): Promise<void> {
       const times: number[] = [];
       const cpuTimes: number[] = [];
       let first = { wall: 0, cpu: 0 };
+      let cacheMisses = 0;
       for (let index = 0; index < requestsPerShape + 3; index += 1) {
         const cpuBefore = await cpu.read();
         const started = performance.now();
@@ -310,7 +311,11 @@ async function main(): Promise<void> {
         const wall = performance.now() - started;
         const cpuUsed = (await cpu.read()) - cpuBefore;
         if (response.status !== 200) throw new Error(`${pathname} answered ${response.status}`);
-        if (!computed && index >= 3 && response.headers.get('x-metrics-cache') !== 'hit') throw new Error(`${pathname} was not served from the cache`);
+        if (!computed && index >= 3 && response.headers.get('x-metrics-cache') !== 'hit') {
+          // Without asOf the instant is the end of the current minute: a new minute is a new answer.
+          cacheMisses += 1;
+          if (cacheMisses > 1) throw new Error(`${pathname} was not served from the cache`);
+        }
         if (index === 0) first = { wall, cpu: cpuUsed };
         if (index >= 3) {
           times.push(wall);
