@@ -67,6 +67,56 @@ export async function createDefect(trx: Transaction<Database>, input: NewDefectI
   return defect;
 }
 
+/**
+ * Creates many defects in one statement, exactly as `createDefect` would one by one: numbers
+ * taken from the project's counter in input order, a `created` event each. Bulk writers (a CI
+ * run failing a thousand tests) pay one round trip, and the `defect_states` trigger replays all
+ * their histories in one pass. Returns the defects in input order.
+ */
+export async function createDefects(trx: Transaction<Database>, projectId: string, inputs: readonly Omit<NewDefectInput, 'projectId'>[], actor: Actor = systemActor): Promise<Defect[]> {
+  if (inputs.length === 0) return [];
+  const column = <T>(pick: (input: Omit<NewDefectInput, 'projectId'>) => T) => inputs.map(pick);
+  const now = new Date();
+  const result = await sql<Defect>`
+    with input as (
+      select * from unnest(
+        ${column((input) => input.title.slice(0, 300) || 'Untitled defect')}::text[],
+        ${column((input) => input.description ?? '')}::text[],
+        ${column((input) => input.origin)}::text[],
+        ${column((input) => input.component ?? null)}::text[],
+        ${column((input) => input.route ?? null)}::text[],
+        ${column((input) => input.severity ?? null)}::text[],
+        ${column((input) => input.priority ?? null)}::text[],
+        ${column((input) => input.foundInReleaseId ?? null)}::uuid[],
+        ${column((input) => input.errorSignature ?? null)}::text[],
+        ${column((input) => input.requestSignature ?? null)}::text[],
+        ${column((input) => (input.firstSeenAt ?? now).toISOString())}::timestamptz[]
+      ) with ordinality as i(title, description, origin, component, route, severity, priority, found_in_release_id,
+                              error_signature, request_signature, seen_at, position)
+    ), counter as (
+      update projects set next_defect_number = next_defect_number + ${inputs.length} where id = ${projectId}
+      returning key_prefix, next_defect_number - ${inputs.length} as first_number
+    ), defect as (
+      insert into defects (project_id, number, key, title, description, origin, component, route, severity, priority,
+                           found_in_release_id, error_signature, request_signature, first_seen_at, last_seen_at, created_at)
+      select ${projectId}, first_number + position - 1, key_prefix || '-' || (first_number + position - 1), title, description,
+             origin, component, route, severity, priority, found_in_release_id, error_signature, request_signature, seen_at, seen_at, seen_at
+      from input cross join counter
+      order by position
+      returning *
+    ), event as (
+      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
+      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created',
+             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), created_at
+      from defect
+      order by number
+    )
+    select * from defect order by number
+  `.execute(trx);
+  if (result.rows.length !== inputs.length) throw new AppError('not_found', 'project not found');
+  return result.rows;
+}
+
 /** Appends one history event. Metrics read these, so every change to a defect goes through here. */
 export async function recordDefectEvent(
   db: Executor,

@@ -263,7 +263,8 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       group by grouping sets ((), (severity), (component))
     ),
     links as (
-      select l.defect_id, l.test_case_id from defect_test_links l
+      -- carries the defect's release and creation time, so "ineffective" needs no second pass over scope
+      select l.defect_id, l.test_case_id, m.release_id, m.created_at from defect_test_links l
       join scope m on m.defect_id = l.defect_id
       where m.origin = 'field' and m.in_release and l.created_at <= ${asOf}
     ),
@@ -279,8 +280,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       -- linked tests that passed on the defect's release before the defect was found
       select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
       from links l
-      join scope m on m.defect_id = l.defect_id
-      join first_passes p on p.test_case_id = l.test_case_id and p.release_id = m.release_id and p.first_passed_at <= m.created_at
+      join first_passes p on p.test_case_id = l.test_case_id and p.release_id = l.release_id and p.first_passed_at <= l.created_at
       join test_cases c on c.id = l.test_case_id
       group by l.defect_id
     ),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema';
-import { type Actor, createDefect, doneStatuses, recordDefectEvent, systemActor, updateDefect } from '../defects/defect-service';
+import { type Actor, createDefects, doneStatuses, systemActor, updateDefect } from '../defects/defect-service';
 import { AppError } from '../http/app-error';
 import { findOrCreateRelease } from '../releases/release-service';
 import { JunitParser, type ParsedTestCase, type TestStatus } from './junit-parser';
@@ -48,10 +48,13 @@ const batchSize = 2500;
  * How many earlier results of a failing test are read to see whether it keeps flipping: with
  * the current one that makes three (failed → passed → failed). A failure that was fixed and
  * stayed fixed for a while (failed, passed, passed, failed) is a regression, not a flake.
+ * The flaky query below spells out this rule (positions 1 and 2); keep both in step.
  */
 const flipWindow = 2;
+/** Rows per statement when defects are created or updated from the run's failures. */
+const defectChunkSize = 1000;
 
-interface CachedCase {
+interface CatalogCase {
   id: string;
   key: string;
   title: string;
@@ -62,7 +65,7 @@ interface CachedCase {
 }
 
 interface Failure {
-  testCase: CachedCase;
+  testCase: CatalogCase;
   resultId: string;
   signature: string;
   message: string | null;
@@ -70,15 +73,16 @@ interface Failure {
   status: TestStatus;
 }
 
-const passedBit = 1;
-const failedBit = 2;
+type Identity = ReturnType<typeof resolveIdentity>;
 
 /**
  * Imports one or more JUnit reports as one test run, in one transaction (a report that turns
  * out malformed halfway leaves nothing behind). Streams: reports are parsed chunk by chunk and
- * written in batches, so memory depends on the batch, not the file. Unknown tests become
- * automated catalog entries; failures become `ci` defects (deduplicated by test identity and
- * failure signature) unless the test is flaky.
+ * written in batches (the next batch is parsed while the previous one is written), so memory
+ * depends on the batch, not the file: the database, not this process, remembers the catalog
+ * entries and results of earlier batches. Unknown tests become automated catalog entries;
+ * failures become `ci` defects (deduplicated by test identity and failure signature) unless
+ * the test is flaky.
  */
 export async function importTestRun(db: Kysely<Database>, input: TestRunInput, sources: Iterable<ReportSource> | AsyncIterable<ReportSource>): Promise<TestRunSummary> {
   return db.transaction().execute((trx) => new RunImport(trx, input).run(sources));
@@ -90,14 +94,14 @@ class RunImport {
   private nextNumber = 1;
   /** TC numbers taken by explicit keys during this import, skipped when generating keys. */
   private readonly takenNumbers = new Set<number>();
-  private readonly cache = new Map<string, CachedCase>();
-  /** passed/failed bits per test case in this run: both bits set = flaky within the run. */
-  private readonly outcomes = new Map<string, number>();
-  /** Same-commit history from earlier runs, per test case. */
-  private commitHistory = new Map<string, number>();
-  private readonly failures: Failure[] = [];
-  private readonly flakyOnRerun = new Set<string>();
+  /**
+   * The first failure of every CI defect signature (test identity + failure signature): only
+   * failing tests are held here, one entry per distinct failure.
+   */
+  private readonly failures = new Map<string, Failure>();
   private pending: ParsedTestCase[] = [];
+  /** The batch being written while the next one is parsed; its error surfaces at the next wait. */
+  private writing: Promise<void> = Promise.resolve();
   private readonly summary: Omit<TestRunSummary, 'runId' | 'releaseId'> = {
     cases: 0, passed: 0, failed: 0, errors: 0, skipped: 0, flaky: 0, newCases: 0, newDefects: 0, updatedDefects: 0,
   };
@@ -128,7 +132,6 @@ class RunImport {
       .executeTakeFirstOrThrow();
     this.runId = run.id;
     this.nextNumber = await nextTestCaseNumber(trx, input.projectId);
-    if (input.commit?.trim()) await this.loadCommitHistory(input.commit.trim());
 
     for await (const source of sources) {
       const named = 'body' in source ? source : { name: null, body: source };
@@ -161,74 +164,85 @@ class RunImport {
   private async readReport(body: ReportBody): Promise<void> {
     const parser = new JunitParser((testCase) => this.pending.push(testCase));
     const decoder = new TextDecoder('utf-8');
-    for await (const chunk of body) {
-      parser.write(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-      // Writing waits here, so a fast reader never piles up more than a batch of parsed cases.
-      if (this.pending.length >= batchSize) await this.flush();
+    try {
+      for await (const chunk of body) {
+        parser.write(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+        if (this.pending.length >= batchSize) {
+          // At most one batch is written while the next is parsed: wait for it, then hand over.
+          await this.writing;
+          this.startWriting();
+        }
+      }
+      const rest = decoder.decode();
+      if (rest) parser.write(rest);
+      parser.end();
+      await this.writing;
+      this.startWriting();
+    } finally {
+      // Whatever happened while parsing, the transaction is not used again before the write ends.
+      await this.writing.catch(() => undefined);
     }
-    const rest = decoder.decode();
-    if (rest) parser.write(rest);
-    parser.end();
-    await this.flush();
+    await this.writing;
   }
 
-  private async loadCommitHistory(commit: string): Promise<void> {
-    const rows = await sql<{ testCaseId: string; passed: boolean; failed: boolean }>`
-      select r.test_case_id, bool_or(r.status = 'passed') as passed, bool_or(r.status in ('failed', 'error')) as failed
-      from test_results r join test_runs t on t.id = r.test_run_id
-      where t.project_id = ${this.input.projectId} and t.commit_sha = ${commit} and t.id <> ${this.runId}
-      group by r.test_case_id
-    `.execute(this.trx);
-    this.commitHistory = new Map(rows.rows.map((row) => [row.testCaseId, (row.passed ? passedBit : 0) | (row.failed ? failedBit : 0)]));
-  }
-
-  /** Writes the parsed test cases collected so far: catalog entries first, then results. */
-  private async flush(): Promise<void> {
+  private startWriting(): void {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    this.writing = this.flush(batch);
+    // Observed at the next wait; this keeps the rejection from counting as unhandled meanwhile.
+    this.writing.catch(() => undefined);
+  }
+
+  /** Writes one batch of parsed test cases: catalog entries first, then results. */
+  private async flush(batch: ParsedTestCase[]): Promise<void> {
     const resolved = batch.map((testCase) => ({ testCase, identity: resolveIdentity(testCase, { pathRoots: this.input.pathRoots }) }));
-    await this.ensureCases(resolved.map((entry) => entry.identity));
+    const catalog = await this.ensureCases(resolved.map((entry) => entry.identity));
 
     const rows = resolved.map(({ testCase, identity }) => {
-      const cached = this.cache.get(identity.identity)!;
       const failing = testCase.status === 'failed' || testCase.status === 'error';
       return {
-        cached,
+        catalogCase: catalog.get(identity.identity)!,
         testCase,
         signature: failing ? failureSignature({ type: testCase.failureType, message: testCase.message, details: testCase.details }) : null,
       };
     });
+    // Only failing results come back (their ids go into defect links), so a passing batch costs no
+    // result rows. Identity ids are handed out in insertion order: the failing rows in input
+    // order match the returned ids in ascending order, checked by their case ids.
     const inserted = await sql<{ id: string; testCaseId: string }>`
-      insert into test_results (test_run_id, test_case_id, status, duration_ms, message, output, failure_signature, is_flaky)
-      select ${this.runId}::uuid, case_id, status, duration_ms, message, output, signature, flaky
-      from unnest(
-        ${rows.map((row) => row.cached.id)}::uuid[],
-        ${rows.map((row) => row.testCase.status)}::text[],
-        ${rows.map((row) => row.testCase.durationMs)}::int[],
-        ${rows.map((row) => row.testCase.message)}::text[],
-        ${rows.map((row) => joinOutput(row.testCase))}::text[],
-        ${rows.map((row) => row.signature)}::text[],
-        ${rows.map((row) => row.testCase.flakyOnRerun)}::boolean[]
-      ) as input(case_id, status, duration_ms, message, output, signature, flaky)
-      returning id, test_case_id
+      with inserted as (
+        insert into test_results (test_run_id, test_case_id, status, duration_ms, message, output, failure_signature, is_flaky)
+        select ${this.runId}::uuid, case_id, status, duration_ms, message, output, signature, flaky
+        from unnest(
+          ${rows.map((row) => row.catalogCase.id)}::uuid[],
+          ${rows.map((row) => row.testCase.status)}::text[],
+          ${rows.map((row) => row.testCase.durationMs)}::int[],
+          ${rows.map((row) => row.testCase.message)}::text[],
+          ${rows.map((row) => joinOutput(row.testCase))}::text[],
+          ${rows.map((row) => row.signature)}::text[],
+          ${rows.map((row) => row.testCase.flakyOnRerun)}::boolean[]
+        ) with ordinality as input(case_id, status, duration_ms, message, output, signature, flaky, position)
+        order by position
+        returning id, test_case_id, status
+      )
+      select id, test_case_id from inserted where status in ('failed', 'error') order by id
     `.execute(this.trx);
-    // Rows come back in insertion order; match them up by position, checking the case id.
-    inserted.rows.forEach((result, index) => {
-      const row = rows[index];
-      if (row.cached.id !== result.testCaseId) throw new Error('test result rows came back out of order');
+    let failingIndex = 0;
+    for (const row of rows) {
       const status = row.testCase.status;
       this.summary.cases += 1;
       if (status === 'passed') this.summary.passed += 1;
       else if (status === 'failed') this.summary.failed += 1;
       else if (status === 'error') this.summary.errors += 1;
       else this.summary.skipped += 1;
-      if (row.testCase.flakyOnRerun) this.flakyOnRerun.add(row.cached.id);
-      const bit = status === 'passed' ? passedBit : status === 'skipped' ? 0 : failedBit;
-      if (bit) this.outcomes.set(row.cached.id, (this.outcomes.get(row.cached.id) ?? 0) | bit);
-      if (bit === failedBit) {
-        this.failures.push({
-          testCase: row.cached,
+      if (status !== 'failed' && status !== 'error') continue;
+      const result = inserted.rows[failingIndex++];
+      if (!result || result.testCaseId !== row.catalogCase.id) throw new Error('failing test results came back out of order');
+      const key = ciDefectSignature(row.catalogCase.identity, row.signature!);
+      if (!this.failures.has(key)) {
+        this.failures.set(key, {
+          testCase: row.catalogCase,
           resultId: result.id,
           signature: row.signature!,
           message: row.testCase.message,
@@ -236,41 +250,41 @@ class RunImport {
           status,
         });
       }
-    });
+    }
+    if (failingIndex !== inserted.rows.length) throw new Error('more failing test results came back than were written');
   }
 
-  /** Finds or creates the catalog entry of every identity in the batch (cached for the run). */
-  private async ensureCases(identities: ReturnType<typeof resolveIdentity>[]): Promise<void> {
+  /**
+   * Finds or creates the catalog entry of every identity in the batch. Entries an earlier batch
+   * created are found like any other: the database is the memory of the run, not this process.
+   */
+  private async ensureCases(identities: Identity[]): Promise<Map<string, CatalogCase>> {
     const { trx, input } = this;
-    const missing = new Map<string, ReturnType<typeof resolveIdentity>>();
+    const catalog = new Map<string, CatalogCase>();
+    // One lookup per identity: repeats inside the batch merge their requirement references.
+    const wanted = new Map<string, Identity>();
     for (const identity of identities) {
-      const cached = this.cache.get(identity.identity);
-      if (cached) {
-        await this.addRequirements(cached, identity.requirements);
-        continue;
-      }
-      const existing = missing.get(identity.identity);
+      const existing = wanted.get(identity.identity);
       if (existing) existing.requirements = [...new Set([...existing.requirements, ...identity.requirements])];
-      else missing.set(identity.identity, { ...identity });
+      else wanted.set(identity.identity, { ...identity });
     }
-    if (missing.size === 0) return;
-    const wanted = [...missing.values()];
-    const explicitKeys = wanted.map((identity) => identity.explicitKey).filter((key): key is string => Boolean(key));
+    const wantedList = [...wanted.values()];
+    const explicitKeys = wantedList.map((identity) => identity.explicitKey).filter((key): key is string => Boolean(key));
     const found = await trx
       .selectFrom('testCases')
       .select(['id', 'key', 'title', 'suite', 'component', 'identity', 'requirements'])
       .where('projectId', '=', input.projectId)
       .where((eb) => {
         // One array parameter instead of thousands of placeholders: cheaper to parse and plan.
-        const conditions = [eb('identity', '=', sql<string>`any(${wanted.map((identity) => identity.identity)}::text[])`)];
+        const conditions = [eb('identity', '=', sql<string>`any(${wantedList.map((identity) => identity.identity)}::text[])`)];
         if (explicitKeys.length) conditions.push(eb('key', '=', sql<string>`any(${explicitKeys}::text[])`));
         return eb.or(conditions);
       })
       .execute();
     const byIdentity = new Map(found.filter((row) => row.identity).map((row) => [row.identity!, row]));
     const byKey = new Map(found.map((row) => [row.key, row]));
-    const toCreate: ReturnType<typeof resolveIdentity>[] = [];
-    for (const identity of wanted) {
+    const toCreate: Identity[] = [];
+    for (const identity of wantedList) {
       let row = byIdentity.get(identity.identity);
       if (!row && identity.explicitKey) {
         row = byKey.get(identity.explicitKey);
@@ -281,14 +295,14 @@ class RunImport {
         }
       }
       if (row) {
-        const cached: CachedCase = { ...row, identity: identity.identity };
-        this.cache.set(identity.identity, cached);
-        await this.addRequirements(cached, identity.requirements);
+        const catalogCase: CatalogCase = { ...row, identity: identity.identity };
+        catalog.set(identity.identity, catalogCase);
+        await this.addRequirements(catalogCase, identity.requirements);
       } else {
         toCreate.push(identity);
       }
     }
-    if (toCreate.length === 0) return;
+    if (toCreate.length === 0) return catalog;
     // Explicit keys first, so generated numbers can skip the ones they take.
     toCreate.sort((a, b) => Number(Boolean(b.explicitKey)) - Number(Boolean(a.explicitKey)));
     const keys = toCreate.map((identity) => {
@@ -315,13 +329,14 @@ class RunImport {
       returning id, key, identity
     `.execute(trx);
     if (created.rows.length !== toCreate.length) {
-      const taken = keys.filter((key) => !created.rows.some((row) => row.key === key));
+      const createdKeys = new Set(created.rows.map((row) => row.key));
+      const taken = keys.filter((key) => !createdKeys.has(key));
       throw new AppError('conflict', `Test case keys already used by other tests: ${taken.slice(0, 5).join(', ')}`);
     }
     const byCreatedIdentity = new Map(created.rows.map((row) => [row.identity, row]));
     for (const identity of toCreate) {
       const row = byCreatedIdentity.get(identity.identity)!;
-      this.cache.set(identity.identity, {
+      catalog.set(identity.identity, {
         id: row.id,
         key: row.key,
         title: identity.title,
@@ -332,19 +347,20 @@ class RunImport {
       });
     }
     this.summary.newCases += toCreate.length;
+    return catalog;
   }
 
   /** Adds requirement references a report names that the catalog entry lacks (with a revision). */
-  private async addRequirements(cached: CachedCase, requirements: string[]): Promise<void> {
-    const added = requirements.filter((requirement) => !cached.requirements.includes(requirement));
+  private async addRequirements(catalogCase: CatalogCase, requirements: string[]): Promise<void> {
+    const added = requirements.filter((requirement) => !catalogCase.requirements.includes(requirement));
     if (added.length === 0) return;
-    const next = [...cached.requirements, ...added];
-    await this.trx.updateTable('testCases').set({ requirements: next, updatedAt: new Date() }).where('id', '=', cached.id).execute();
+    const next = [...catalogCase.requirements, ...added];
+    await this.trx.updateTable('testCases').set({ requirements: next, updatedAt: new Date() }).where('id', '=', catalogCase.id).execute();
     await this.trx
       .insertInto('testCaseRevisions')
-      .values({ testCaseId: cached.id, actorUserId: null, changes: JSON.stringify({ requirements: { from: cached.requirements, to: next }, via: 'junit' }) })
+      .values({ testCaseId: catalogCase.id, actorUserId: null, changes: JSON.stringify({ requirements: { from: catalogCase.requirements, to: next }, via: 'junit' }) })
       .execute();
-    cached.requirements = next;
+    catalogCase.requirements = next;
   }
 
   /**
@@ -352,122 +368,139 @@ class RunImport {
    * rerun, or across runs), or when its last three results alternate (failed → passed →
    * failed).
    * A fresh regression (passed, passed, failed) is not flaky.
+   * One set-based statement over the run's results marks them (and, for a flake across runs of
+   * the commit, the earlier half) and returns the flaky test cases that failed in this run.
    */
   private async detectFlaky(): Promise<Set<string>> {
-    const flaky = new Set<string>(this.flakyOnRerun);
-    const flakyOnCommit = new Set<string>();
-    for (const [caseId, bits] of this.outcomes) {
-      const combined = bits | (this.commitHistory.get(caseId) ?? 0);
-      if (combined === (passedBit | failedBit)) {
-        flaky.add(caseId);
-        if (this.commitHistory.has(caseId)) flakyOnCommit.add(caseId);
-      }
-    }
-    const failingIds = [...new Set(this.failures.map((failure) => failure.testCase.id))].filter((id) => !flaky.has(id));
-    if (failingIds.length > 0) {
-      const history = await sql<{ testCaseId: string; status: TestStatus }>`
-        select test_case_id, status from (
-          select r.test_case_id, r.status, row_number() over (partition by r.test_case_id order by r.id desc) as position
-          from test_results r
-          where r.test_case_id = any(${failingIds}::uuid[]) and r.test_run_id <> ${this.runId} and r.status <> 'skipped'
-        ) recent
-        where position <= ${flipWindow}
-        order by test_case_id, position desc
-      `.execute(this.trx);
-      const sequences = new Map<string, boolean[]>();
-      for (const row of history.rows) {
-        const list = sequences.get(row.testCaseId) ?? [];
-        list.push(row.status === 'passed');
-        sequences.set(row.testCaseId, list);
-      }
-      for (const id of failingIds) {
-        const sequence = [...(sequences.get(id) ?? []), false];
-        let flips = 0;
-        for (let index = 1; index < sequence.length; index += 1) if (sequence[index] !== sequence[index - 1]) flips += 1;
-        // failed → passed → failed is two flips: the failure did not stay fixed.
-        if (flips >= 2) flaky.add(id);
-      }
-    }
-    if (flaky.size > 0) {
-      const ids = [...flaky];
-      await this.trx.updateTable('testResults').set({ isFlaky: true }).where('testRunId', '=', this.runId).where('testCaseId', 'in', ids).execute();
-      if (flakyOnCommit.size > 0 && this.input.commit) {
-        // The earlier results on this commit were the other half of the flake: mark them too.
-        await sql`
-          update test_results r set is_flaky = true
-          from test_runs t
-          where t.id = r.test_run_id and t.project_id = ${this.input.projectId} and t.commit_sha = ${this.input.commit.trim()}
-            and r.test_case_id = any(${[...flakyOnCommit]}::uuid[]) and r.status <> 'skipped'
-        `.execute(this.trx);
-      }
-    }
-    this.summary.flaky = flaky.size;
-    return flaky;
+    const commit = this.input.commit?.trim() || null;
+    const result = await sql<{ flaky: number; failedFlaky: string[] | null }>`
+      with outcomes as (
+        -- rerun_flaky: the report itself says the test passed on a rerun (set while inserting)
+        select test_case_id, bool_or(status = 'passed') as passed, bool_or(status in ('failed', 'error')) as failed,
+               bool_or(is_flaky) as rerun_flaky
+        from test_results where test_run_id = ${this.runId}
+        group by test_case_id
+      ),
+      commit_history as (
+        select r.test_case_id, bool_or(r.status = 'passed') as passed, bool_or(r.status in ('failed', 'error')) as failed
+        from test_results r join test_runs t on t.id = r.test_run_id
+        where ${commit}::text is not null and t.project_id = ${this.input.projectId} and t.commit_sha = ${commit} and t.id <> ${this.runId}
+          and r.test_case_id in (select test_case_id from outcomes)
+        group by r.test_case_id
+      ),
+      judged as (
+        select o.test_case_id, o.failed, o.rerun_flaky, h.test_case_id is not null as has_commit_history,
+               -- passed and failed on this commit, this run's results counting only when not all skipped
+               (o.passed or o.failed) and (o.passed or coalesce(h.passed, false)) and (o.failed or coalesce(h.failed, false)) as flaky_on_commit
+        from outcomes o left join commit_history h on h.test_case_id = o.test_case_id
+      ),
+      recent as (
+        -- the last ${sql.raw(String(flipWindow))} results before this run of failing tests not yet known to be flaky
+        select r.test_case_id, r.status, row_number() over (partition by r.test_case_id order by r.id desc) as position
+        from test_results r
+        where r.test_case_id in (select test_case_id from judged where failed and not rerun_flaky and not flaky_on_commit)
+          and r.test_run_id <> ${this.runId} and r.status <> 'skipped'
+      ),
+      flipping as (
+        -- failed → passed → (failed now): two flips in the last three results
+        select test_case_id from recent where position <= ${flipWindow}
+        group by test_case_id
+        having bool_or(position = 1 and status = 'passed') and bool_or(position = 2 and status <> 'passed')
+      ),
+      flaky as (
+        select test_case_id, failed, flaky_on_commit and has_commit_history as across_runs from judged
+        where rerun_flaky or flaky_on_commit
+        union all
+        select test_case_id, true, false from flipping
+      ),
+      marked as (
+        update test_results set is_flaky = true
+        where test_run_id = ${this.runId} and test_case_id in (select test_case_id from flaky)
+      ),
+      marked_earlier as (
+        -- the earlier results on this commit were the other half of the flake: mark them too
+        update test_results r set is_flaky = true
+        from test_runs t
+        where t.id = r.test_run_id and t.project_id = ${this.input.projectId} and t.commit_sha = ${commit} and t.id <> ${this.runId}
+          and r.test_case_id in (select test_case_id from flaky where across_runs) and r.status <> 'skipped'
+      )
+      select (select count(*) from flaky)::int as flaky,
+             (select array_agg(test_case_id::text) from flaky where failed) as failed_flaky
+    `.execute(this.trx);
+    this.summary.flaky = result.rows[0].flaky;
+    return new Set(result.rows[0].failedFlaky ?? []);
   }
 
   /** One `ci` defect per (test identity, failure signature): created, or updated and reopened. */
   private async raiseDefects(flaky: Set<string>): Promise<void> {
-    const distinct = new Map<string, Failure>();
-    for (const failure of this.failures) {
-      if (flaky.has(failure.testCase.id)) continue;
-      const key = ciDefectSignature(failure.testCase.identity, failure.signature);
-      if (!distinct.has(key)) distinct.set(key, failure);
-    }
-    if (distinct.size === 0) return;
+    // Every failure of one signature belongs to one test case, so flakiness is shared by all.
+    const distinct = [...this.failures].filter(([, failure]) => !flaky.has(failure.testCase.id));
+    if (distinct.length === 0) return;
     const actor = this.input.actor ?? systemActor;
-    const existing = new Map<string, { id: string; status: string }>();
-    const keys = [...distinct.keys()];
-    for (let index = 0; index < keys.length; index += 1000) {
+    const now = new Date();
+    const event = (failure: Failure) => ({
+      runId: this.runId, resultId: failure.resultId, release: this.input.release ?? null, build: this.input.build ?? null, commit: this.input.commit ?? null,
+    });
+    for (let index = 0; index < distinct.length; index += defectChunkSize) {
+      const chunk = distinct.slice(index, index + defectChunkSize);
       const rows = await this.trx
         .selectFrom('defects')
         .select(['id', 'status', 'errorSignature'])
         .where('projectId', '=', this.input.projectId)
         .where('origin', '=', 'ci')
         .where('mergedIntoId', 'is', null)
-        .where('errorSignature', 'in', keys.slice(index, index + 1000))
+        .where('errorSignature', '=', sql<string>`any(${chunk.map(([signature]) => signature)}::text[])`)
         .execute();
-      for (const row of rows) existing.set(row.errorSignature!, row);
-    }
-    const now = new Date();
-    const links: { defectId: string; testCaseId: string; resultId: string }[] = [];
-    for (const [signature, failure] of distinct) {
-      const found = existing.get(signature);
-      const event = { runId: this.runId, resultId: failure.resultId, release: this.input.release ?? null, build: this.input.build ?? null, commit: this.input.commit ?? null };
-      if (found) {
+      const existing = new Map(rows.map((row) => [row.errorSignature!, row]));
+      const links: { defectId: string; testCaseId: string; resultId: string }[] = [];
+
+      // Defects that failed again: reopened when done, then one `test_failed` event each.
+      const again = chunk.filter(([signature]) => existing.has(signature));
+      for (const [signature] of again) {
+        const found = existing.get(signature)!;
         if (doneStatuses.has(found.status as never)) await updateDefect(this.trx, found.id, { status: 'reopened' }, actor);
-        await recordDefectEvent(this.trx, { projectId: this.input.projectId, defectId: found.id, actor, kind: 'test_failed', newValue: event, at: now });
-        // last_seen_at is a counter-like field the defect service leaves to its writers.
-        await this.trx.updateTable('defects').set({ lastSeenAt: now, updatedAt: now }).where('id', '=', found.id).execute();
-        this.summary.updatedDefects += 1;
-        links.push({ defectId: found.id, testCaseId: failure.testCase.id, resultId: failure.resultId });
-      } else {
-        const defect = await createDefect(
-          this.trx,
-          {
-            projectId: this.input.projectId,
-            title: `${failure.testCase.title} ${failure.status === 'error' ? 'errors' : 'fails'}${failure.message ? `: ${failure.message.split('\n')[0]}` : ''}`.slice(0, 300),
-            description: describeFailure(failure, this.input),
-            origin: 'ci',
-            component: failure.testCase.component,
-            foundInReleaseId: this.releaseId,
-            errorSignature: signature,
-            firstSeenAt: now,
-          },
-          actor,
-        );
-        this.summary.newDefects += 1;
-        links.push({ defectId: defect.id, testCaseId: failure.testCase.id, resultId: failure.resultId });
       }
-    }
-    for (let index = 0; index < links.length; index += 1000) {
-      const slice = links.slice(index, index + 1000);
-      await sql`
-        insert into defect_test_links (defect_id, test_case_id, kind, test_result_id)
-        select defect_id, test_case_id, 'failed_in', result_id
-        from unnest(${slice.map((link) => link.defectId)}::uuid[], ${slice.map((link) => link.testCaseId)}::uuid[], ${slice.map((link) => link.resultId)}::bigint[])
-          as input(defect_id, test_case_id, result_id)
-        on conflict (defect_id, test_case_id, kind) do update set test_result_id = excluded.test_result_id
-      `.execute(this.trx);
+      if (again.length > 0) {
+        const ids = again.map(([signature]) => existing.get(signature)!.id);
+        await sql`
+          insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
+          select ${this.input.projectId}, defect_id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'test_failed', new_value, ${now}::timestamptz
+          from unnest(${ids}::uuid[], ${again.map(([, failure]) => JSON.stringify(event(failure)))}::jsonb[]) with ordinality as input(defect_id, new_value, position)
+          order by position
+        `.execute(this.trx);
+        // last_seen_at is a counter-like field the defect service leaves to its writers.
+        await sql`update defects set last_seen_at = ${now}, updated_at = ${now} where id = any(${ids}::uuid[])`.execute(this.trx);
+        this.summary.updatedDefects += again.length;
+        again.forEach(([, failure], position) => links.push({ defectId: ids[position], testCaseId: failure.testCase.id, resultId: failure.resultId }));
+      }
+
+      const fresh = chunk.filter(([signature]) => !existing.has(signature));
+      const created = await createDefects(
+        this.trx,
+        this.input.projectId,
+        fresh.map(([signature, failure]) => ({
+          title: `${failure.testCase.title} ${failure.status === 'error' ? 'errors' : 'fails'}${failure.message ? `: ${failure.message.split('\n')[0]}` : ''}`.slice(0, 300),
+          description: describeFailure(failure, this.input),
+          origin: 'ci' as const,
+          component: failure.testCase.component,
+          foundInReleaseId: this.releaseId,
+          errorSignature: signature,
+          firstSeenAt: now,
+        })),
+        actor,
+      );
+      this.summary.newDefects += created.length;
+      fresh.forEach(([, failure], position) => links.push({ defectId: created[position].id, testCaseId: failure.testCase.id, resultId: failure.resultId }));
+
+      if (links.length > 0) {
+        await sql`
+          insert into defect_test_links (defect_id, test_case_id, kind, test_result_id)
+          select defect_id, test_case_id, 'failed_in', result_id
+          from unnest(${links.map((link) => link.defectId)}::uuid[], ${links.map((link) => link.testCaseId)}::uuid[], ${links.map((link) => link.resultId)}::bigint[])
+            as input(defect_id, test_case_id, result_id)
+          on conflict (defect_id, test_case_id, kind) do update set test_result_id = excluded.test_result_id
+        `.execute(this.trx);
+      }
     }
   }
 }

@@ -1,7 +1,9 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import type { DatabaseHandle } from '../../server/db/database';
+import { updateDefect } from '../../server/defects/defect-service';
 import { createProject } from '../../server/projects/project-service';
 import { importTestRun, type TestRunInput } from '../../server/test-management/test-run-import';
 import { createTestDatabase } from '../support/test-database';
@@ -194,5 +196,92 @@ describe('flaky detection', () => {
       .where('testCases.title', '=', 'recalculatesTax')
       .executeTakeFirstOrThrow();
     expect(result).toEqual({ status: 'passed', isFlaky: true });
+  });
+});
+
+describe('a run larger than one write batch (2,500 cases)', () => {
+  /** Yields the report one test case at a time, so the parser hands over several batches. */
+  const streamed = (cases: string[]) => [
+    (async function* () {
+      yield '<testsuites><testsuite name="big.Suite">';
+      for (const testCase of cases) yield testCase;
+      yield '</testsuite></testsuites>';
+    })(),
+  ];
+  const passed = (name: string) => `<testcase classname="big.Suite" name="${name}" time="0.01"/>`;
+  const failed = (name: string, message = 'expected 1 but was 2') =>
+    `<testcase classname="big.Suite" name="${name}"><failure message="${message}">at big.Suite.${name}(Suite.java:10)</failure></testcase>`;
+
+  it('numbers new cases without gaps, reuses entries of earlier batches for repeats, and counts every result', async () => {
+    const projectId = await newProject();
+    const cases: string[] = [];
+    for (let index = 0; index < 6000; index += 1) cases.push(index % 1000 === 7 ? failed(`case ${index}`) : passed(`case ${index}`));
+    // Repeats inside the file, batches after their first appearance: a second failure of the same
+    // kind (one defect, linked to the first result), a pass after a failure (flaky), a plain repeat.
+    cases.push(failed('case 7'), passed('case 1007'), passed('case 3'));
+    const summary = await importTestRun(database.db, { projectId, release: '3.0.0' }, streamed(cases));
+    expect(summary).toMatchObject({ cases: 6003, passed: 5996, failed: 7, newCases: 6000, flaky: 1, newDefects: 5, updatedDefects: 0 });
+
+    const keys = await database.db.selectFrom('testCases').select('key').where('projectId', '=', projectId).execute();
+    const numbers = keys.map((row) => Number(row.key.slice(3))).sort((a, b) => a - b);
+    expect(numbers).toEqual(Array.from({ length: 6000 }, (_, index) => index + 1));
+    const repeats = await database.db
+      .selectFrom('testResults')
+      .innerJoin('testCases', 'testCases.id', 'testResults.testCaseId')
+      .select(['testCases.title', 'testResults.status', 'testResults.isFlaky', 'testResults.id'])
+      .where('testResults.testRunId', '=', summary.runId)
+      .where('testCases.title', 'in', ['case 7', 'case 1007', 'case 3'])
+      .orderBy('testResults.id')
+      .execute();
+    expect(repeats.map((row) => [row.title, row.status, row.isFlaky])).toEqual([
+      ['case 3', 'passed', false],
+      ['case 7', 'failed', false],
+      ['case 1007', 'failed', true],
+      ['case 7', 'failed', false],
+      ['case 1007', 'passed', true],
+      ['case 3', 'passed', false],
+    ]);
+
+    const defects = await database.db.selectFrom('defects').select(['id', 'key', 'title', 'origin', 'status']).where('projectId', '=', projectId).orderBy('number').execute();
+    // case 7, 2007, 3007, 4007, 5007 (case 1007 is flaky): consecutive keys in report order
+    expect(defects.map((defect) => [defect.key, defect.title.split(' fails')[0]])).toEqual([
+      [expect.stringMatching(/-1$/), 'case 7'],
+      [expect.stringMatching(/-2$/), 'case 2007'],
+      [expect.stringMatching(/-3$/), 'case 3007'],
+      [expect.stringMatching(/-4$/), 'case 4007'],
+      [expect.stringMatching(/-5$/), 'case 5007'],
+    ]);
+    const created = await database.db.selectFrom('defectEvents').select(['defectId', 'kind']).where('projectId', '=', projectId).execute();
+    expect(created.filter((event) => event.kind === 'created')).toHaveLength(5);
+    const states = await database.db.selectFrom('defectStates').select(['defectId', 'status', 'origin']).where('projectId', '=', projectId).execute();
+    expect(states).toHaveLength(5);
+    expect(states.every((state) => state.status === 'new' && state.origin === 'ci')).toBe(true);
+    const firstCase7 = repeats.find((row) => row.title === 'case 7')!;
+    const link = await database.db.selectFrom('defectTestLinks').select(['testResultId', 'kind']).where('defectId', '=', defects[0].id).execute();
+    expect(link).toEqual([{ testResultId: firstCase7.id, kind: 'failed_in' }]);
+  });
+
+  it('updates, reopens and newly raises defects of a later large run in one go', async () => {
+    const projectId = await newProject();
+    const names = Array.from({ length: 5200 }, (_, index) => `case ${index}`);
+    const first = await importTestRun(database.db, { projectId, release: '3.0.0' }, streamed(names.map((name, index) => (index % 1300 === 0 ? failed(name) : passed(name)))));
+    expect(first).toMatchObject({ cases: 5200, newCases: 5200, newDefects: 4 });
+    const defects = await database.db.selectFrom('defects').select(['id', 'title']).where('projectId', '=', projectId).orderBy('number').execute();
+    // the defect of case 1300 was fixed meanwhile; the others are still open
+    await database.db.transaction().execute((trx) => updateDefect(trx, defects[1].id, { status: 'resolved' }, { kind: 'user' }));
+
+    const second = await importTestRun(
+      database.db,
+      { projectId, release: '3.0.1' },
+      streamed(names.map((name, index) => (index % 1300 === 0 || index === 5100 ? failed(name) : passed(name)))),
+    );
+    expect(second).toMatchObject({ cases: 5200, newCases: 0, newDefects: 1, updatedDefects: 4, flaky: 0 });
+    const after = await database.db.selectFrom('defects').select(['id', 'status', 'title', 'lastSeenAt']).where('projectId', '=', projectId).orderBy('number').execute();
+    expect(after.map((defect) => defect.status)).toEqual(['new', 'reopened', 'new', 'new', 'new']);
+    const failedEvents = await database.db.selectFrom('defectEvents').select(['defectId', 'newValue']).where('projectId', '=', projectId).where('kind', '=', 'test_failed').execute();
+    expect(failedEvents.map((event) => event.defectId).sort()).toEqual(defects.map((defect) => defect.id).sort());
+    expect(failedEvents.every((event) => (event.newValue as { runId: string }).runId === second.runId)).toBe(true);
+    const reopened = await database.db.selectFrom('defectStates').select(['status', 'reopenCount']).where('defectId', '=', defects[1].id).where(sql<boolean>`valid_to = 'infinity'`).execute();
+    expect(reopened).toEqual([{ status: 'reopened', reopenCount: 1 }]);
   });
 });
