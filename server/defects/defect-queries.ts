@@ -2,6 +2,10 @@ import { type Expression, type Kysely, type SqlBool, type Transaction, sql } fro
 import type { Database, DefectOrigin, DefectSeverity, DefectStatus } from '../db/schema';
 import { AppError, notFound } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
+import { isCoverageGap } from '../test-management/coverage-definition';
+
+/** The shared coverage definition over the inbox's `defects` rows. */
+const inboxCoverageGap = isCoverageGap({ id: sql.ref('defects.id'), origin: sql.ref('defects.origin') });
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -122,7 +126,7 @@ export async function listInbox(
       query = query.where(filters.hasTicket ? tickets : sql<SqlBool>`not ${tickets}`);
     }
     if (filters.coverageGap !== undefined) {
-      const gap = sql<SqlBool>`(defects.origin = 'field' and not exists (select 1 from defect_test_links l where l.defect_id = defects.id))`;
+      const gap = sql<SqlBool>`${inboxCoverageGap}`;
       query = query.where(filters.coverageGap ? gap : sql<SqlBool>`not ${gap}`);
     }
     const search = filters.search?.trim();
@@ -168,7 +172,7 @@ export async function listInbox(
         select json_build_object('kind', t.destination_kind, 'key', t.external_key, 'url', t.url, 'state', t.state)
         from external_tickets t where t.defect_id = defects.id order by t.created_at limit 1
       )`.as('ticket'),
-      sql<boolean>`(defects.origin = 'field' and not exists (select 1 from defect_test_links l where l.defect_id = defects.id))`.as('coverageGap'),
+      inboxCoverageGap.as('coverageGap'),
     ])
     .orderBy(sortColumn[sort], 'desc')
     .orderBy('defects.id', 'desc')
@@ -239,6 +243,7 @@ export async function getDefectDetail(db: Executor, projectId: string, defectId:
       'defects.updatedAt',
       'defects.mergedIntoId',
       'merged.key as mergedIntoKey',
+      inboxCoverageGap.as('coverageGap'),
     ])
     .where('defects.id', '=', defectId)
     .where('defects.projectId', '=', projectId)
@@ -261,7 +266,7 @@ export async function getDefectDetail(db: Executor, projectId: string, defectId:
       .orderBy('createdAt')
       .execute(),
   ]);
-  return { defect: { ...defect, coverageGap: defect.origin === 'field' && tests.length === 0 }, breakdown, tests, tickets };
+  return { defect, breakdown, tests, tickets };
 }
 
 /** How many reports came from each browser, OS and device type (from enrichment). */
