@@ -316,6 +316,37 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
     expect(await links()).toEqual([]);
   });
 
+  it('finds a test case that is not suggested by its title or key, links it with a kind, and marks it linked', async () => {
+    await defectPage();
+    // Not among the suggestions (another component, no shared words): only a search finds it.
+    await page.locator('.suggestion').first().waitFor();
+    expect(await page.locator('.suggestion:has-text("Avatar upload")').count()).toBe(0);
+    const search = page.locator('#tests input[type=search]');
+    await search.fill('avatar');
+    const result = page.locator('#tests .search-result[data-test-case="TC-2"]');
+    await result.waitFor();
+    expect(await result.textContent()).toContain('Avatar upload keeps colours');
+    expect(await page.locator('#tests .search-result').count()).toBe(1);
+    await result.locator('select').selectOption('regression_test_added');
+    await result.locator('button:text("Link TC-2")').click();
+    await page.waitForSelector('.test-link:has-text("TC-2") >> text=regression test added');
+    await result.locator('text=linked').waitFor();
+    const links = () => app.database.db.selectFrom('defectTestLinks').innerJoin('testCases', 'testCases.id', 'defectTestLinks.testCaseId').select(['testCases.key', 'defectTestLinks.kind']).where('defectId', '=', defect.id).execute();
+    expect(await links()).toEqual([{ key: 'TC-2', kind: 'regression_test_added' }]);
+    await page.waitForSelector('#tests .coverage-gap', { state: 'detached' });
+
+    // By key, and a search that finds nothing says so.
+    await search.fill('tc-1');
+    await page.locator('#tests .search-result[data-test-case="TC-1"] button:text("Link TC-1")').waitFor();
+    await search.fill('no such test');
+    await page.waitForSelector('#tests .test-search >> text=No test case has “no such test” in its key or title.');
+    await saveScreenshot(page, 'dashboard-defect-test-search');
+
+    await page.click('button[aria-label="Unlink TC-2"]');
+    await page.waitForSelector('.test-link', { state: 'detached' });
+    expect(await links()).toEqual([]);
+  });
+
   it('deletes a destination after asking', async () => {
     await settings('integrations');
     await page.click('.destination:has-text("Jira OPS") button:text-is("Delete")');
