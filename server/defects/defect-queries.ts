@@ -310,7 +310,9 @@ export async function listDefectReports(db: Executor, defectId: string, options:
       'reports.component',
       'reports.environment',
       'releases.version as release',
-      'reports.payload',
+      // As text: the CamelCasePlugin would rename the reporter's own keys (metadata `order_id`
+      // would come back as `orderId`); what a user sent is shown as sent.
+      sql<string>`reports.payload::text`.as('payloadText'),
       'reports.enrichment',
       'reports.errorSignature',
       'reports.requestSignature',
@@ -340,7 +342,11 @@ export async function listDefectReports(db: Executor, defectId: string, options:
         .execute()
     : [];
   return {
-    reports: page.map((report) => ({ ...report, attachments: attachments.filter((attachment) => attachment.reportId === report.id) })),
+    reports: page.map(({ payloadText, ...report }) => ({
+      ...report,
+      payload: JSON.parse(payloadText) as Record<string, unknown>,
+      attachments: attachments.filter((attachment) => attachment.reportId === report.id),
+    })),
     hasMore: reports.length > limit,
   };
 }
