@@ -37,6 +37,10 @@ const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * page and reports to the test; each page is also searched for elements or attributes the
  * payloads would have created, for script links, and for the payload text itself (a field that
  * is not rendered at all cannot prove anything).
+ *
+ * Sent but shown nowhere, so only checked to be inert: the raw user agent (its client hints are
+ * shown), language, time zone, referrer, console entries below `warn`, JUnit system-out and
+ * failure bodies (the message is shown), test suite names on the run page, saved view queries.
  */
 describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', () => {
   let app: TestApp;
@@ -77,6 +81,12 @@ describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', (
       release: `2.0.0-${tag}<svg/onload=__xss('${tag}-release')>`,
       environment: short(`${tag}-env`),
       user: { id: medium(`${tag}-user-id`), email: `xss-${tag}-user@example.com`, name: medium(`${tag}-user-name`) },
+      browser: {
+        userAgent: payload(`${tag}-user-agent`),
+        clientHints: { brands: [{ brand: short(`${tag}-brand`), version: '120' }], platform: short(`${tag}-os`), platformVersion: '14', model: short(`${tag}-model`).slice(0, 100) },
+        language: short(`${tag}-lang`).slice(0, 50),
+        timeZone: short(`${tag}-tz`),
+      },
       metadata: { [medium(`${tag}-meta-key`)]: payload(`${tag}-meta-value`), plan: 'pro' },
       console: [
         { level: 'error', message: payload(`${tag}-console`), stack: payload(`${tag}-stack`), time: Date.now() - 5000, source: 'uncaught' },
@@ -241,6 +251,9 @@ describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', (
       ...shownAsText('public-page-title'),
       "2.0.0-public<svg/onload=__xss('public-release')>",
       ...shortShownAsText('public-env'),
+      // Browser and OS from client hints, in the report line and the breakdown.
+      ...shortShownAsText('public-brand'),
+      ...shortShownAsText('public-os'),
       ...shownAsText('public-user-id'),
       ...shownAsText('public-user-name'),
       'xss-public-user@example.com',
