@@ -39,8 +39,8 @@ const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').
  * is not rendered at all cannot prove anything).
  *
  * Sent but shown nowhere, so only checked to be inert: the raw user agent (its client hints are
- * shown), language, time zone, referrer, console entries below `warn`, JUnit system-out and
- * failure bodies (the message is shown), test suite names on the run page, saved view queries.
+ * shown), language, time zone, referrer, console entries below `warn`, JUnit suite names,
+ * system-out and failure bodies (the class, name and message are shown), saved view queries.
  */
 describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', () => {
   let app: TestApp;
@@ -78,6 +78,7 @@ describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', (
       email: `o'neil+xss-${tag}@example.com`,
       url: `https://shop.example.com/checkout/pay?q=<svg onload=__xss('${tag}-url')>`,
       pageTitle: payload(`${tag}-page-title`),
+      referrer: payload(`${tag}-referrer`),
       release: `2.0.0-${tag}<svg/onload=__xss('${tag}-release')>`,
       environment: short(`${tag}-env`),
       user: { id: medium(`${tag}-user-id`), email: `xss-${tag}-user@example.com`, name: medium(`${tag}-user-name`) },
@@ -310,7 +311,7 @@ describe.skipIf(!availability.run)('dashboard: stored XSS payloads stay text', (
   it('shows a CI defect and its run with JUnit names and failure messages as text', async () => {
     await visit(`/p/${projectId}/defects/${ids.ciDefect}`, '.defect-page, h1', shownAsText('junit-name'));
     await visit(`/p/${projectId}/test-runs`, 'table', [...shortShownAsText('run-build'), "3.0.0<svg/onload=__xss('run-release')>"]);
-    await visit(`/p/${projectId}/test-runs/${ids.run}`, 'h1', [...shownAsText('junit-name'), ...shownAsText('junit-message'), ...shortShownAsText('run-env')]);
+    await visit(`/p/${projectId}/test-runs/${ids.run}`, 'h1', [...shownAsText('junit-name'), ...shownAsText('junit-message'), ...shortShownAsText('run-env'), ...shownAsText('junit-class')]);
   });
 
   it('shows test cases, one case and traceability with every typed field as text, and no script link', async () => {
