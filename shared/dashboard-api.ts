@@ -211,6 +211,12 @@ export interface SendTarget {
   role: 'tracker' | 'notifier';
   enabled: boolean;
   configured: boolean;
+  /**
+   * Notifiers: the newest "Send to…" of this defect: queued (or being retried, `error` then says
+   * why the last attempt failed), sent, or failed for good (a dead letter). Null for trackers
+   * (their state is in `trackers`) and for a notifier never sent to by hand.
+   */
+  lastSend: { state: 'queued' | 'sent' | 'failed'; queuedAt: string; sentAt: string | null; error: string | null; deadLetterId: string | null } | null;
 }
 
 export interface DefectIntegrationsResponse {

@@ -11,6 +11,7 @@ import * as dedupEmbeddings from './migrations/20261201_1000_dedup_embeddings';
 import * as auditLog from './migrations/20261201_1300_audit_log';
 import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts';
 import * as processingIndexes from './migrations/20261201_1500_processing_indexes';
+import * as manualSendIndex from './migrations/20261202_2000_manual_send_index';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '20261201_1300_audit_log': auditLog,
   '20261201_1400_job_total_attempts': jobTotalAttempts,
   '20261201_1500_processing_indexes': processingIndexes,
+  '20261202_2000_manual_send_index': manualSendIndex,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -2,6 +2,10 @@ import { type Expression, type Kysely, type SqlBool, type Transaction, sql } fro
 import type { Database, DefectOrigin, DefectSeverity, DefectStatus } from '../db/schema';
 import { AppError, notFound } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
+import { isCoverageGap } from '../test-management/coverage-definition';
+
+/** The shared coverage definition over the inbox's `defects` rows. */
+const inboxCoverageGap = isCoverageGap({ id: sql.ref('defects.id'), origin: sql.ref('defects.origin') });
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -122,7 +126,7 @@ export async function listInbox(
       query = query.where(filters.hasTicket ? tickets : sql<SqlBool>`not ${tickets}`);
     }
     if (filters.coverageGap !== undefined) {
-      const gap = sql<SqlBool>`(defects.origin = 'field' and not exists (select 1 from defect_test_links l where l.defect_id = defects.id))`;
+      const gap = sql<SqlBool>`${inboxCoverageGap}`;
       query = query.where(filters.coverageGap ? gap : sql<SqlBool>`not ${gap}`);
     }
     const search = filters.search?.trim();
@@ -168,7 +172,7 @@ export async function listInbox(
         select json_build_object('kind', t.destination_kind, 'key', t.external_key, 'url', t.url, 'state', t.state)
         from external_tickets t where t.defect_id = defects.id order by t.created_at limit 1
       )`.as('ticket'),
-      sql<boolean>`(defects.origin = 'field' and not exists (select 1 from defect_test_links l where l.defect_id = defects.id))`.as('coverageGap'),
+      inboxCoverageGap.as('coverageGap'),
     ])
     .orderBy(sortColumn[sort], 'desc')
     .orderBy('defects.id', 'desc')
@@ -239,6 +243,7 @@ export async function getDefectDetail(db: Executor, projectId: string, defectId:
       'defects.updatedAt',
       'defects.mergedIntoId',
       'merged.key as mergedIntoKey',
+      inboxCoverageGap.as('coverageGap'),
     ])
     .where('defects.id', '=', defectId)
     .where('defects.projectId', '=', projectId)
@@ -261,7 +266,7 @@ export async function getDefectDetail(db: Executor, projectId: string, defectId:
       .orderBy('createdAt')
       .execute(),
   ]);
-  return { defect: { ...defect, coverageGap: defect.origin === 'field' && tests.length === 0 }, breakdown, tests, tickets };
+  return { defect, breakdown, tests, tickets };
 }
 
 /** How many reports came from each browser, OS and device type (from enrichment). */
@@ -305,7 +310,9 @@ export async function listDefectReports(db: Executor, defectId: string, options:
       'reports.component',
       'reports.environment',
       'releases.version as release',
-      'reports.payload',
+      // As text: the CamelCasePlugin would rename the reporter's own keys (metadata `order_id`
+      // would come back as `orderId`); what a user sent is shown as sent.
+      sql<string>`reports.payload::text`.as('payloadText'),
       'reports.enrichment',
       'reports.errorSignature',
       'reports.requestSignature',
@@ -335,7 +342,11 @@ export async function listDefectReports(db: Executor, defectId: string, options:
         .execute()
     : [];
   return {
-    reports: page.map((report) => ({ ...report, attachments: attachments.filter((attachment) => attachment.reportId === report.id) })),
+    reports: page.map(({ payloadText, ...report }) => ({
+      ...report,
+      payload: JSON.parse(payloadText) as Record<string, unknown>,
+      attachments: attachments.filter((attachment) => attachment.reportId === report.id),
+    })),
     hasMore: reports.length > limit,
   };
 }

@@ -381,6 +381,20 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
       .select(['id', 'state', 'attempts', 'lastError', 'idempotencyKey'])
       .where('idempotencyKey', 'in', destinations.length > 0 ? destinations.map((row) => `ticket:${row.id}:${defectId}`) : ['-'])
       .execute();
+    // The "Send to…"s of this defect per notifier (keys `notify:<destination>:<defect>:manual:<uuid>`,
+    // a prefix index per destination), newest first.
+    const notifierIds = destinations.filter((row) => findDestination(row.kind)?.role === 'notifier').map((row) => row.id);
+    const manualSends =
+      notifierIds.length === 0
+        ? []
+        : await db
+            .selectFrom('jobs')
+            .select(['id', 'state', 'attempts', 'lastError', 'idempotencyKey', 'createdAt', 'finishedAt'])
+            .where('kind', '=', integrationJobKinds.notify)
+            .where((eb) => eb.or(notifierIds.map((id) => eb('idempotencyKey', 'like', `notify:${id}:${defectId}:manual:%`))))
+            .orderBy('createdAt', 'desc')
+            .orderBy('id', 'desc')
+            .execute();
     let content: Awaited<ReturnType<typeof loadTicketContent>> | undefined;
     const trackers = [];
     for (const row of destinations) {
@@ -404,7 +418,8 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
         name: row.name,
         delivery,
         ticket: ticket ? { key: ticket.externalKey, url: ticket.url, state: ticket.state, stateName: ticket.stateName, lastSyncedAt: ticket.lastSyncedAt } : null,
-        lastError: job?.state === 'dead' ? job.lastError : null,
+        // A dead delivery's error, or the last failed attempt of one still being retried.
+        lastError: job && (job.state === 'dead' || job.attempts > 0) ? job.lastError : null,
         deadLetterId: job?.state === 'dead' ? job.id : null,
         createIssueUrl,
       });
@@ -420,7 +435,17 @@ export function integrationRoutes(config: Config, dependencies: AppDependencies)
     // project with what the dashboard needs to offer it, never its config or secrets.
     const sendTargets = destinations.map((row) => {
       const view = toView(box, row, config.publicUrl);
-      return { destinationId: row.id, kind: row.kind, name: row.name, role: view.role, enabled: row.enabled, configured: view.configured };
+      const send = view.role === 'notifier' ? manualSends.find((job) => job.idempotencyKey?.startsWith(`notify:${row.id}:`)) : undefined;
+      const lastSend = send
+        ? {
+            state: send.state === 'done' ? ('sent' as const) : send.state === 'dead' ? ('failed' as const) : ('queued' as const),
+            queuedAt: send.createdAt,
+            sentAt: send.state === 'done' ? send.finishedAt : null,
+            error: send.state === 'dead' || send.attempts > 0 ? send.lastError : null,
+            deadLetterId: send.state === 'dead' ? send.id : null,
+          }
+        : null;
+      return { destinationId: row.id, kind: row.kind, name: row.name, role: view.role, enabled: row.enabled, configured: view.configured, lastSend };
     });
     return { trackers, sendTargets, possibleRegressionAt: regression?.createdAt ?? null };
   }

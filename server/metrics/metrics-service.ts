@@ -2,6 +2,7 @@ import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
+import { coveringLinks } from '../test-management/coverage-definition';
 import { endOfMinute } from './metrics-cache';
 import {
   type ComponentDensity,
@@ -263,10 +264,11 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       group by grouping sets ((), (severity), (component))
     ),
     links as (
-      -- carries the defect's release and creation time, so "ineffective" needs no second pass over scope
-      select l.defect_id, l.test_case_id, m.release_id, m.created_at from defect_test_links l
+      -- covering links at asOf (server/test-management/coverage-definition.ts); each carries the
+      -- defect's release and creation time, so "ineffective" needs no second pass over scope
+      select l.defect_id, l.test_case_id, m.release_id, m.created_at from (${coveringLinks(asOf)}) l
       join scope m on m.defect_id = l.defect_id
-      where m.origin = 'field' and m.in_release and l.created_at <= ${asOf}
+      where m.origin = 'field' and m.in_release
     ),
     -- when each linked test case first passed on each release (one pass over their results)
     first_passes as (

@@ -4,6 +4,7 @@ import type { Database } from '../db/schema';
 import { type Actor, recordDefectEvent } from '../defects/defect-service';
 import { AppError } from '../http/app-error';
 import { releaseRanks } from '../releases/release-order';
+import { isCoverageGap } from './coverage-definition';
 import { scoreSuggestion, textTerms, routeTerms } from './suggestion-score';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -99,10 +100,7 @@ async function releaseIdFor(db: Executor, projectId: string, version: string | u
   return release?.id ?? null;
 }
 
-/**
- * Coverage gaps: field defects (not merged) with no test case covering them: no `covers` and no
- * `regression_test_added` link to a case that is not archived. Newest first.
- */
+/** Coverage gaps (coverage-definition.ts: field defects with no linked test case that is not archived), not merged, newest first. */
 export async function coverageGaps(db: Executor, projectId: string, filters: CoverageFilters = {}) {
   const releaseId = await releaseIdFor(db, projectId, filters.release);
   if (releaseId === null) return [];
@@ -111,20 +109,8 @@ export async function coverageGaps(db: Executor, projectId: string, filters: Cov
     .leftJoin('releases as r', 'r.id', 'd.foundInReleaseId')
     .select(['d.id', 'd.key', 'd.title', 'd.status', 'd.component', 'd.route', 'd.reportCount', 'd.createdAt', 'r.version as foundInRelease'])
     .where('d.projectId', '=', projectId)
-    .where('d.origin', '=', 'field')
     .where('d.mergedIntoId', 'is', null)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('defectTestLinks as l')
-            .innerJoin('testCases as tc', 'tc.id', 'l.testCaseId')
-            .select('l.id')
-            .whereRef('l.defectId', '=', 'd.id')
-            .where('l.kind', 'in', ['covers', 'regression_test_added'])
-            .where('tc.archivedAt', 'is', null),
-        ),
-      ),
-    );
+    .where(isCoverageGap({ id: sql.ref('d.id'), origin: sql.ref('d.origin') }));
   if (releaseId) query = query.where('d.foundInReleaseId', '=', releaseId);
   return query.orderBy('d.createdAt', 'desc').limit(1000).execute();
 }

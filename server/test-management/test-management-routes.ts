@@ -132,9 +132,10 @@ const listQuerySchema = zod.object({
   offset: zod.coerce.number().int().min(0).optional(),
 });
 
+// Only web addresses: the dashboard links a requirement's URL, and a javascript: URL there would run.
 const requirementsSchema = zod.object({
   requirements: zod
-    .array(zod.object({ key: zod.string().trim().min(1).max(500), title: zod.string().trim().max(500).nullable().optional(), url: zod.string().url().max(2000).nullable().optional() }))
+    .array(zod.object({ key: zod.string().trim().min(1).max(500), title: zod.string().trim().max(500).nullable().optional(), url: zod.url({ protocol: /^https?$/, message: 'must be an http(s) address' }).max(2000).nullable().optional() }))
     .max(5000),
 });
 

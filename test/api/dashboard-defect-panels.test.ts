@@ -52,12 +52,43 @@ describe('GET …/defects/:defectId/integrations', () => {
     expect(text).not.toContain('acme.atlassian.net');
     const body = JSON.parse(text) as DefectIntegrationsResponse;
     expect(body.sendTargets).toEqual([
-      { destinationId: expect.any(String), kind: 'jira', name: 'Jira WEB', role: 'tracker', enabled: true, configured: true },
-      { destinationId: expect.any(String), kind: 'slack', name: 'Slack bugs', role: 'notifier', enabled: false, configured: false },
+      { destinationId: expect.any(String), kind: 'jira', name: 'Jira WEB', role: 'tracker', enabled: true, configured: true, lastSend: null },
+      { destinationId: expect.any(String), kind: 'slack', name: 'Slack bugs', role: 'notifier', enabled: false, configured: false, lastSend: null },
       // A webhook without its signing secret is not ready to send.
-      { destinationId: expect.any(String), kind: 'webhook', name: 'Hook', role: 'notifier', enabled: true, configured: false },
+      { destinationId: expect.any(String), kind: 'webhook', name: 'Hook', role: 'notifier', enabled: true, configured: false, lastSend: null },
     ]);
     expect(body.trackers).toEqual([expect.objectContaining({ kind: 'jira', name: 'Jira WEB', delivery: 'not_sent', ticket: null, createIssueUrl: null })]);
+  });
+
+  it('tells the state of the newest "Send to…" per notifier: queued, failed with its error and dead letter, queued again', async () => {
+    // A receiver that refuses every delivery (500), and one attempt only: dead after the first.
+    const http = await import('node:http');
+    const receiver = http.createServer((_request, response) => response.writeHead(500).end('receiver down'));
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as import('node:net').AddressInfo;
+    try {
+      const hook = await addDestination(app.database.db, projectId, { kind: 'webhook', name: 'Refusing hook', config: { url: `http://127.0.0.1:${port}/hook` }, secrets: { signingSecret: 'hook-signing-secret-0123' }, maxAttempts: 1 });
+      const lastSend = async () => {
+        const body = (await (await app.request(`/api/v1/projects/${projectId}/defects/${defectId}/integrations`, { headers: callers.viewer })).json()) as DefectIntegrationsResponse;
+        return body.sendTargets.find((target) => target.destinationId === hook.id)!.lastSend;
+      };
+      const send = () => app.request(`/api/v1/projects/${projectId}/defects/${defectId}/send`, { method: 'POST', headers: { ...callers.triager, 'content-type': 'application/json' }, body: JSON.stringify({ destinationId: hook.id }) });
+      expect(await lastSend()).toBeNull();
+      expect((await send()).status).toBe(202);
+      expect(await lastSend()).toMatchObject({ state: 'queued', sentAt: null, error: null, deadLetterId: null });
+      await app.jobs.drain();
+      const failed = await lastSend();
+      expect(failed).toMatchObject({ state: 'failed', sentAt: null, deadLetterId: expect.any(String) });
+      expect(failed?.error).toMatch(/500/);
+      expect((await send()).status).toBe(202);
+      expect(await lastSend()).toMatchObject({ state: 'queued', error: null });
+      // Another defect's sends are not this one's.
+      const other = await seedDefect(app.database.db, { projectId });
+      const body = (await (await app.request(`/api/v1/projects/${projectId}/defects/${other.defectId}/integrations`, { headers: callers.viewer })).json()) as DefectIntegrationsResponse;
+      expect(body.sendTargets.find((target) => target.destinationId === hook.id)?.lastSend).toBeNull();
+    } finally {
+      receiver.close();
+    }
   });
 });
 

@@ -177,6 +177,16 @@ describe('GET /defects/:defectId/reports', () => {
     expect(first.enrichment.device.browser.name).toBe('Chrome');
     expect(first.attachments).toEqual([expect.objectContaining({ contentType: 'image/png', width: 64, height: 40, byteSize: screenshot.length })]);
   });
+
+  it('returns the reporter\u2019s own keys as sent (snake_case metadata keys are not camel-cased)', async () => {
+    const seeded = await seedDefect(app.database.db, projectId, {
+      title: 'Keys as sent',
+      reports: [{ description: 'Metadata keys', payload: { metadata: { order_id: 'A-17', __private_flag: true, 'plan-tier': 'pro' }, user: { id: 'user_42' } } }],
+    });
+    const body = await (await call('GET', `/defects/${seeded.defect.id}/reports`, as.viewer)).json();
+    expect(body.reports[0].payload.metadata).toEqual({ order_id: 'A-17', __private_flag: true, 'plan-tier': 'pro' });
+    expect(body.reports[0].payload.user).toEqual({ id: 'user_42' });
+  });
 });
 
 describe('GET /attachments/:attachmentId', () => {

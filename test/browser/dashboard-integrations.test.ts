@@ -189,11 +189,16 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
   it('sends the defect to Jira from its page; the ticket shows its key, link and state', async () => {
     await defectPage();
     await page.click('#tickets button:text("Send to Jira WEB")');
-    await page.waitForSelector('#tickets >> text=Queued for Jira WEB');
+    const row = page.locator('#tickets .ticket:has-text("Jira WEB")');
+    await row.locator('.delivery-label-pending:text("queued")').waitFor();
+    expect(await row.locator('.delivery-note').textContent()).toContain('Queued: the ticket appears here');
+    expect(await row.locator('button').count()).toBe(0);
     expect(await app.database.db.selectFrom('jobs').select('kind').where('kind', '=', 'integration.create_ticket').execute()).toHaveLength(1);
     await app.jobs.drain();
     const key = page.locator('#tickets .ticket-key');
     await key.waitFor({ timeout: 15_000 });
+    // The row now says what happened, and nothing in the panel still says "queued".
+    expect(await page.locator('#tickets').textContent()).not.toMatch(/queued/i);
     expect(await key.textContent()).toBe('WEB-1');
     expect(await key.getAttribute('href')).toMatch(/\/browse\/WEB-1$/);
     expect(await key.getAttribute('rel')).toContain('noopener');
@@ -204,10 +209,18 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
     expect(await page.locator('#tickets button:text("Send to Jira WEB")').count()).toBe(0);
   });
 
-  it('sends the defect to Slack through the outbox', async () => {
+  it('sends the defect to Slack through the outbox; the row goes from queued to sent', async () => {
     await page.click('#tickets button:text("Send to Slack bugs")');
-    await page.waitForSelector('#tickets >> text=Sent to Slack bugs (queued).');
+    const row = page.locator('#tickets .notifier:has-text("Slack bugs")');
+    await row.locator('.delivery-label-queued').waitFor();
+    expect(await row.locator('.delivery-note').textContent()).toContain('Queued');
+    expect(await row.locator('button').count()).toBe(0);
     await app.jobs.drain();
+    // The panel polls while a send is queued.
+    await row.locator('.delivery-label-sent').waitFor({ timeout: 15_000 });
+    expect(await row.locator('.delivery-label-sent').textContent()).toMatch(/^sent /);
+    expect(await row.locator('button').textContent()).toBe('Send to Slack bugs again');
+    expect(await page.locator('#tickets').textContent()).not.toMatch(/queued/i);
     expect(slack.messages).toHaveLength(1);
     expect(slack.messages[0].channel).toBe('C0123BUGS');
     expect(slack.messages[0].text).toContain('Checkout pay button does nothing');
@@ -222,11 +235,33 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
       secrets: { apiToken: jiraCredentials.apiToken },
       maxAttempts: 1,
     });
+    // And a Slack whose token the workspace refuses (invalid_auth), also dead at once.
+    await addDestination(app.database.db, projectId, {
+      kind: 'slack',
+      name: 'Slack ops',
+      config: { channel: 'C0456OPS', apiUrl: `${slack.server.url}/api/` },
+      secrets: { botToken: 'xoxb-revoked-token' },
+      maxAttempts: 1,
+    });
     await defectPage();
     await page.click('#tickets button:text("Send to Jira OPS")');
+    await page.click('#tickets button:text("Send to Slack ops")');
+    await page.locator('#tickets .notifier:has-text("Slack ops") .delivery-label-queued').waitFor();
     await app.jobs.drain();
-    const failed = page.locator('#tickets .ticket.delivery-failed');
+    const failed = page.locator('#tickets .ticket.delivery-failed:has-text("Jira OPS")');
     await failed.waitFor({ timeout: 15_000 });
+    const failedSlack = page.locator('#tickets .notifier.delivery-failed:has-text("Slack ops")');
+    await failedSlack.waitFor({ timeout: 15_000 });
+    // What was asked for ("queued") is gone: each row shows the real state.
+    expect(await page.locator('#tickets').textContent()).not.toMatch(/queued/i);
+    expect(await failedSlack.locator('.delivery-label-failed').textContent()).toBe('failed');
+    expect(await failedSlack.locator('.form-error').textContent()).toContain('invalid_auth');
+    expect(slack.messages).toHaveLength(1);
+    // Retrying a failed notification queues it again, and the row says so.
+    await failedSlack.locator('button:text("Retry Slack ops")').click();
+    await page.locator('#tickets .notifier.delivery-queued:has-text("Slack ops")').waitFor();
+    await app.jobs.drain();
+    await page.locator('#tickets .notifier.delivery-failed:has-text("Slack ops")').waitFor({ timeout: 15_000 });
     expect(await failed.textContent()).toContain('failed');
     expect(await failed.locator('.form-error').textContent()).toMatch(/400|project/i);
     const createIssue = failed.locator('a:text("Create the issue in Jira by hand")');
@@ -238,15 +273,17 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
     await saveScreenshot(page, 'dashboard-defect-integrations');
 
     await settings('integrations');
-    const letter = page.locator('#dead-letters tbody tr');
+    const letter = page.locator('#dead-letters tbody tr', { hasText: 'Jira OPS' });
     await letter.first().waitFor();
     expect(await letter.count()).toBe(1);
+    // Both failed sends to Slack ops are dead letters too (a retry from the defect page is a new send).
+    expect(await page.locator('#dead-letters tbody tr', { hasText: 'Slack ops' }).count()).toBe(2);
     expect(await letter.textContent()).toContain('create ticket · Jira OPS');
     await letter.locator('button:text("Retry")').click();
     await page.waitForSelector('#dead-letters >> text=Retrying now');
     const job = await app.database.db.selectFrom('jobs').select(['state', 'attempts']).where('kind', '=', 'integration.create_ticket').where('state', '!=', 'done').executeTakeFirstOrThrow();
     expect(job).toEqual({ state: 'pending', attempts: 0 });
-    expect(await page.locator('#dead-letters tbody tr').count()).toBe(0);
+    expect(await page.locator('#dead-letters tbody tr', { hasText: 'Jira OPS' }).count()).toBe(0);
   });
 
   it('links a suggested test case with a kind, shows the coverage status, and unlinks it', async () => {
@@ -279,13 +316,44 @@ describe.skipIf(!availability.run)('dashboard: integrations and linked tests in 
     expect(await links()).toEqual([]);
   });
 
+  it('finds a test case that is not suggested by its title or key, links it with a kind, and marks it linked', async () => {
+    await defectPage();
+    // Not among the suggestions (another component, no shared words): only a search finds it.
+    await page.locator('.suggestion').first().waitFor();
+    expect(await page.locator('.suggestion:has-text("Avatar upload")').count()).toBe(0);
+    const search = page.locator('#tests input[type=search]');
+    await search.fill('avatar');
+    const result = page.locator('#tests .search-result[data-test-case="TC-2"]');
+    await result.waitFor();
+    expect(await result.textContent()).toContain('Avatar upload keeps colours');
+    expect(await page.locator('#tests .search-result').count()).toBe(1);
+    await result.locator('select').selectOption('regression_test_added');
+    await result.locator('button:text("Link TC-2")').click();
+    await page.waitForSelector('.test-link:has-text("TC-2") >> text=regression test added');
+    await result.locator('text=linked').waitFor();
+    const links = () => app.database.db.selectFrom('defectTestLinks').innerJoin('testCases', 'testCases.id', 'defectTestLinks.testCaseId').select(['testCases.key', 'defectTestLinks.kind']).where('defectId', '=', defect.id).execute();
+    expect(await links()).toEqual([{ key: 'TC-2', kind: 'regression_test_added' }]);
+    await page.waitForSelector('#tests .coverage-gap', { state: 'detached' });
+
+    // By key, and a search that finds nothing says so.
+    await search.fill('tc-1');
+    await page.locator('#tests .search-result[data-test-case="TC-1"] button:text("Link TC-1")').waitFor();
+    await search.fill('no such test');
+    await page.waitForSelector('#tests .test-search >> text=No test case has “no such test” in its key or title.');
+    await saveScreenshot(page, 'dashboard-defect-test-search');
+
+    await page.click('button[aria-label="Unlink TC-2"]');
+    await page.waitForSelector('.test-link', { state: 'detached' });
+    expect(await links()).toEqual([]);
+  });
+
   it('deletes a destination after asking', async () => {
     await settings('integrations');
     await page.click('.destination:has-text("Jira OPS") button:text-is("Delete")');
     await page.waitForSelector('#destinations >> text=Deleted Jira OPS');
     await page.waitForSelector('.destination:has-text("Jira OPS")', { state: 'detached' });
     const names = await app.database.db.selectFrom('destinations').select('name').where('projectId', '=', projectId).orderBy('name').execute();
-    expect(names.map((row) => row.name)).toEqual(['Jira WEB', 'Slack bugs']);
+    expect(names.map((row) => row.name)).toEqual(['Jira WEB', 'Slack bugs', 'Slack ops']);
   });
 
   it('shows the people and account tabs', async () => {

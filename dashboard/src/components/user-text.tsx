@@ -25,8 +25,17 @@ export function UserText(props: { text: string | null | undefined; class?: strin
   );
 }
 
-/** A user-supplied URL: shown as text with a button that warns before leaving. */
+/**
+ * Whether a stored address may become a link or be opened: http(s) only. Anything else
+ * (`javascript:`, `data:`, `vbscript:`) would run in, or replace, the dashboard.
+ */
+export function isWebAddress(value: string | null | undefined): value is string {
+  return /^https?:\/\//i.test(value ?? '');
+}
+
+/** A user-supplied URL: shown as text with a button that warns before leaving (web addresses only). */
 export function ExternalLink(props: { url: string }) {
+  if (!isWebAddress(props.url)) return <span class="external-link-text">{props.url}</span>;
   return (
     <span class="external-link">
       <span class="external-link-text">{props.url}</span>{' '}

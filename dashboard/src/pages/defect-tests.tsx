@@ -1,15 +1,20 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { type DefectTestLinksResponse, type TestLinkKind, type TestSuggestion, testLinkKindLabels } from '../../../shared/dashboard-api';
-import { ApiError, api } from '../api';
+import type { TestCaseListResponse } from '../../../shared/quality-api';
+import { ApiError, api, queryString } from '../api';
 import { ErrorState, Loading, useResource } from '../components/states';
 import { UserText } from '../components/user-text';
 
 /** Kinds a person picks when linking; failed_in links come from CI runs, with their result. */
 const linkableKinds: TestLinkKind[] = ['covers', 'regression_test_added'];
+/** Search answers shown at once, and the pause after typing before asking. */
+const searchLimit = 10;
+const searchDelayMs = 250;
 
 /**
  * Linked test cases with the defect's coverage status (coverage gap, ineffective test, verified
- * by test) and ranked suggestions to link, each with its reasons; link and unlink in one click.
+ * by test), a search of the catalog by key or title (`GET …/test-cases?q=`), and ranked
+ * suggestions to link, each with its reasons; link and unlink in one click.
  * `onChanged` lets the page refresh what a link changes (the coverage-gap flag, the history).
  */
 export function DefectTests(props: { projectId: string; defectId: string; origin: string; coverageGap: boolean; triager: boolean; onChanged: () => void }) {
@@ -18,6 +23,37 @@ export function DefectTests(props: { projectId: string; defectId: string; origin
   const suggestions = useResource(() => api.get<{ items: TestSuggestion[] }>(`${base}/test-suggestions`).then((body) => body.items), [base], props.triager);
   const [kinds, setKinds] = useState<Record<string, TestLinkKind>>({});
   const [error, setError] = useState<string>();
+  const [search, setSearch] = useState('');
+  const [query, setQuery] = useState('');
+  useEffect(() => {
+    const timer = setTimeout(() => setQuery(search.trim()), searchDelayMs);
+    return () => clearTimeout(timer);
+  }, [search]);
+  const found = useResource(
+    () => api.get<TestCaseListResponse>(`/projects/${props.projectId}/test-cases${queryString({ q: query, limit: String(searchLimit) })}`),
+    [props.projectId, query],
+    props.triager && query !== '',
+  );
+  const linkedIds = new Set((links.data?.items ?? []).map((link) => link.testCaseId));
+
+  /** The kind picker and "Link" button of one test case (a search answer or a suggestion). */
+  const linkControls = (testCase: { id: string; key: string }) => {
+    const kind = kinds[testCase.id] ?? 'covers';
+    return (
+      <div class="suggestion-actions">
+        <select aria-label={`Link kind for ${testCase.key}`} value={kind} onChange={(event) => setKinds({ ...kinds, [testCase.id]: event.currentTarget.value as TestLinkKind })}>
+          {linkableKinds.map((value) => (
+            <option key={value} value={value}>
+              {testLinkKindLabels[value]}
+            </option>
+          ))}
+        </select>
+        <button type="button" class="button small" onClick={() => void act(() => api.post(`${base}/test-links`, { testCaseId: testCase.id, kind }))}>
+          Link {testCase.key}
+        </button>
+      </div>
+    );
+  };
 
   const act = async (action: () => Promise<unknown>) => {
     try {
@@ -81,6 +117,46 @@ export function DefectTests(props: { projectId: string; defectId: string; origin
         </>
       )}
       {props.triager && (
+        <div class="test-search">
+          <h3>
+            <label for="test-search-input">Find a test case</label>
+          </h3>
+          <input
+            id="test-search-input"
+            type="search"
+            placeholder="Key or title, e.g. TC-12 or checkout"
+            value={search}
+            maxLength={200}
+            onInput={(event) => setSearch(event.currentTarget.value)}
+          />
+          {query !== '' &&
+            (found.error ? (
+              <ErrorState error={found.error} onRetry={() => found.reload()} />
+            ) : !found.data || found.loading ? (
+              <Loading label="Searching test cases…" />
+            ) : found.data.items.length === 0 ? (
+              <p class="muted small">No test case has “{query}” in its key or title.</p>
+            ) : (
+              <ul class="plain-list search-results">
+                {found.data.items.map((testCase) => (
+                  <li key={testCase.id} class="search-result" data-test-case={testCase.key}>
+                    <div>
+                      <span class="key">{testCase.key}</span> <UserText text={testCase.title} />
+                      {testCase.component && <span class="muted small"> · {testCase.component}</span>}
+                    </div>
+                    {linkedIds.has(testCase.id) ? <div class="muted small">linked</div> : linkControls(testCase)}
+                  </li>
+                ))}
+                {found.data.total > found.data.items.length && (
+                  <li class="muted small">
+                    {found.data.total - found.data.items.length} more; type more of the key or title.
+                  </li>
+                )}
+              </ul>
+            ))}
+        </div>
+      )}
+      {props.triager && (
         <div class="suggestions">
           <h3>Suggested</h3>
           {suggestions.error ? (
@@ -91,36 +167,18 @@ export function DefectTests(props: { projectId: string; defectId: string; origin
             <p class="muted small">No test case looks related (same component, route or words). Import your catalog under Tests, or add one.</p>
           ) : (
             <ul class="plain-list">
-              {suggestions.data.map((suggestion) => {
-                const kind = kinds[suggestion.testCase.id] ?? 'covers';
-                return (
-                  <li key={suggestion.testCase.id} class="suggestion">
-                    <div>
-                      <span class="score" title="Suggestion score">
-                        {Math.round(suggestion.score * 100)}%
-                      </span>{' '}
-                      <span class="key">{suggestion.testCase.key}</span> <UserText text={suggestion.testCase.title} />
-                    </div>
-                    <div class="muted small">{suggestion.reasons.join(' · ')}</div>
-                    <div class="suggestion-actions">
-                      <select
-                        aria-label={`Link kind for ${suggestion.testCase.key}`}
-                        value={kind}
-                        onChange={(event) => setKinds({ ...kinds, [suggestion.testCase.id]: event.currentTarget.value as TestLinkKind })}
-                      >
-                        {linkableKinds.map((value) => (
-                          <option key={value} value={value}>
-                            {testLinkKindLabels[value]}
-                          </option>
-                        ))}
-                      </select>
-                      <button type="button" class="button small" onClick={() => void act(() => api.post(`${base}/test-links`, { testCaseId: suggestion.testCase.id, kind }))}>
-                        Link {suggestion.testCase.key}
-                      </button>
-                    </div>
-                  </li>
-                );
-              })}
+              {suggestions.data.map((suggestion) => (
+                <li key={suggestion.testCase.id} class="suggestion">
+                  <div>
+                    <span class="score" title="Suggestion score">
+                      {Math.round(suggestion.score * 100)}%
+                    </span>{' '}
+                    <span class="key">{suggestion.testCase.key}</span> <UserText text={suggestion.testCase.title} />
+                  </div>
+                  <div class="muted small">{suggestion.reasons.join(' · ')}</div>
+                  {linkControls(suggestion.testCase)}
+                </li>
+              ))}
             </ul>
           )}
         </div>

@@ -18,37 +18,36 @@ const deliveryLabels: Record<TrackerDelivery['delivery'], string> = {
 /**
  * Tickets in external trackers and "Send to…": per tracker the ticket (key, link, remote state)
  * or the delivery state; a failed delivery shows its error and the tracker's pre-filled
- * "create issue" page. Sending writes an outbox job like every other delivery (202), so the
- * panel polls while something is queued.
+ * "create issue" page; per notifier the state of its last "Send to…" (queued, sent, failed with
+ * the error and a retry). Sending writes an outbox job like every other delivery (202), so the
+ * panel polls while something is queued, and every row says the delivery's real state rather
+ * than what was asked for.
  */
 export function DefectTickets(props: { projectId: string; defectId: string; triager: boolean; admin: boolean }) {
   const base = `/projects/${props.projectId}/defects/${props.defectId}`;
   const integrations = useResource(() => api.get<DefectIntegrationsResponse>(`${base}/integrations`), [base]);
   const [busy, setBusy] = useState<string>();
-  const [feedback, setFeedback] = useState<{ kind: 'info' | 'error'; text: string }>();
-  const [waiting, setWaiting] = useState(false);
+  /** Only a refused "Send to…" request; what happens to an accepted one is shown in its row. */
+  const [sendError, setSendError] = useState<string>();
 
-  const pending = integrations.data?.trackers.some((tracker) => tracker.delivery === 'pending') ?? false;
+  const pending =
+    (integrations.data?.trackers.some((tracker) => tracker.delivery === 'pending') ?? false) ||
+    (integrations.data?.sendTargets.some((target) => target.lastSend?.state === 'queued') ?? false);
   useEffect(() => {
-    if (!pending && !waiting) return;
+    if (!pending) return;
     const timer = setInterval(() => integrations.reload({ quiet: true }), pendingPollMs);
-    // A notification leaves no trace in this panel: stop looking after a while.
-    const stop = waiting ? setTimeout(() => setWaiting(false), 10 * pendingPollMs) : undefined;
-    return () => {
-      clearInterval(timer);
-      clearTimeout(stop);
-    };
-  }, [pending, waiting, integrations.reload]);
+    return () => clearInterval(timer);
+  }, [pending, integrations.reload]);
 
-  const send = async (target: Pick<SendTarget, 'destinationId' | 'name' | 'role'>) => {
+  const send = async (target: Pick<SendTarget, 'destinationId' | 'name'>) => {
     setBusy(target.destinationId);
+    setSendError(undefined);
     try {
       await api.post(`${base}/send`, { destinationId: target.destinationId });
-      setFeedback({ kind: 'info', text: target.role === 'tracker' ? `Queued for ${target.name}; the ticket appears here in a moment.` : `Sent to ${target.name} (queued).` });
-      setWaiting(target.role === 'tracker');
-      integrations.reload({ quiet: true });
+      // The row then shows the new job: queued, and later sent or failed.
+      await integrations.reload({ quiet: true });
     } catch (error) {
-      setFeedback({ kind: 'error', text: error instanceof ApiError ? error.message : `Could not send to ${target.name}.` });
+      setSendError(error instanceof ApiError ? error.message : `Could not send to ${target.name}.`);
     } finally {
       setBusy(undefined);
     }
@@ -104,6 +103,17 @@ export function DefectTickets(props: { projectId: string; defectId: string; tria
                       {tracker.ticket.lastSyncedAt && <> · synced {timeAgo(tracker.ticket.lastSyncedAt)}</>}
                     </div>
                   )}
+                  {tracker.delivery === 'pending' && (
+                    <p class="muted small delivery-note">
+                      {tracker.lastError ? (
+                        <>
+                          Retrying; the last attempt failed: <span class="delivery-error">{tracker.lastError}</span>
+                        </>
+                      ) : (
+                        'Queued: the ticket appears here when it is created.'
+                      )}
+                    </p>
+                  )}
                   {tracker.delivery === 'failed' && (
                     <div class="ticket-failure small">
                       {tracker.lastError && <p class="form-error">{tracker.lastError}</p>}
@@ -123,21 +133,32 @@ export function DefectTickets(props: { projectId: string; defectId: string; tria
                 </li>
               );
             })}
-            {notifiers.map((target) => (
-              <li key={target.destinationId} class="ticket">
-                <div class="ticket-line">
-                  <span class="tag">{target.kind}</span>
-                  <span class="ticket-name">{target.name}</span>
-                  <span class="spacer" />
-                  {props.triager && target.configured && (
-                    <button type="button" class="button small send-button" disabled={busy === target.destinationId} onClick={() => void send(target)}>
-                      Send to {target.name}
-                    </button>
-                  )}
-                  {!target.configured && <span class="muted small">not configured</span>}
-                </div>
-              </li>
-            ))}
+            {notifiers.map((target) => {
+              const last = target.lastSend;
+              const queued = last?.state === 'queued';
+              return (
+                <li key={target.destinationId} class={`ticket notifier${last ? ` delivery-${last.state}` : ''}`} data-destination={target.destinationId}>
+                  <div class="ticket-line">
+                    <span class="tag">{target.kind}</span>
+                    <span class="ticket-name">{target.name}</span>
+                    <span class="spacer" />
+                    {last && (
+                      <span class={`delivery delivery-label-${last.state}`} title={dateTime(last.sentAt ?? last.queuedAt)}>
+                        {last.state === 'sent' ? `sent ${timeAgo(last.sentAt ?? last.queuedAt)}` : last.state}
+                      </span>
+                    )}
+                    {props.triager && target.configured && !queued && (
+                      <button type="button" class="button small send-button" disabled={busy === target.destinationId} onClick={() => void send(target)}>
+                        {last?.state === 'failed' ? `Retry ${target.name}` : last?.state === 'sent' ? `Send to ${target.name} again` : `Send to ${target.name}`}
+                      </button>
+                    )}
+                    {!target.configured && <span class="muted small">not configured</span>}
+                  </div>
+                  {queued && <p class="muted small delivery-note">{last.error ? <>Retrying; the last attempt failed: <span class="delivery-error">{last.error}</span></> : 'Queued: it goes out in a moment.'}</p>}
+                  {last?.state === 'failed' && <p class="form-error small">{last.error ?? 'The delivery failed.'}</p>}
+                </li>
+              );
+            })}
           </ul>
         )}
       </>
@@ -147,9 +168,9 @@ export function DefectTickets(props: { projectId: string; defectId: string; tria
     <section class="panel" id="tickets">
       <h2>Tickets and notifications</h2>
       {body}
-      {feedback && (
-        <p class={`notice notice-${feedback.kind} small`} role={feedback.kind === 'error' ? 'alert' : 'status'}>
-          {feedback.text}
+      {sendError && (
+        <p class="notice notice-error small" role="alert">
+          {sendError}
         </p>
       )}
     </section>

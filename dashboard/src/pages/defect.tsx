@@ -348,11 +348,35 @@ interface NetworkEntry {
   durationMs: number;
   error?: string;
 }
+interface Breadcrumb {
+  kind: string;
+  time: number;
+  selector?: string;
+  text?: string;
+  from?: string;
+  to?: string;
+  message?: string;
+}
+
+/** One breadcrumb in words: what was clicked (text and selector), where it went, or its message. */
+function describeBreadcrumb(crumb: Breadcrumb): string {
+  const move = crumb.from && crumb.to ? `${crumb.from} → ${crumb.to}` : (crumb.to ?? crumb.from);
+  return [crumb.text && `“${crumb.text}”`, crumb.selector, move, crumb.message].filter(Boolean).join(' · ');
+}
 
 function ReportCard(props: { projectId: string; report: DefectReport; canSplit: boolean; onSplit: () => void }) {
   const { report } = props;
   const [viewing, setViewing] = useState<ReportAttachment>();
-  const payload = report.payload as { console?: ConsoleEntry[]; network?: NetworkEntry[]; metadata?: Record<string, unknown>; user?: { email?: string; name?: string } };
+  const payload = report.payload as {
+    console?: ConsoleEntry[];
+    network?: NetworkEntry[];
+    breadcrumbs?: Breadcrumb[];
+    metadata?: Record<string, unknown>;
+    pageTitle?: string;
+    user?: { id?: string; email?: string; name?: string };
+  };
+  const signedInAs = [payload.user?.name, payload.user?.email, payload.user?.id && `id ${payload.user.id}`].filter(Boolean).join(' · ');
+  const breadcrumbs = payload.breadcrumbs ?? [];
   const enrichment = report.enrichment as { steps?: string | null; device?: { browser?: { name?: string; version?: string }; os?: { name?: string; version?: string }; device?: { type?: string } } };
   const errors = (payload.console ?? []).filter((entry) => entry.level === 'error' || entry.level === 'warn');
   const failed = (payload.network ?? []).filter((entry) => entry.status === 0 || entry.status >= 400);
@@ -371,6 +395,11 @@ function ReportCard(props: { projectId: string; report: DefectReport; canSplit: 
         {device?.browser?.name && (
           <span>
             · {device.browser.name} {device.browser.version} on {device.os?.name ?? 'unknown OS'} {device.os?.version ?? ''} ({device.device?.type ?? 'unknown'})
+          </span>
+        )}
+        {signedInAs && (
+          <span class="reporter-user">
+            · signed in as <UserText text={signedInAs} />
           </span>
         )}
         {report.release && <span>· release {report.release}</span>}
@@ -414,7 +443,8 @@ function ReportCard(props: { projectId: string; report: DefectReport; canSplit: 
           )}
           {report.url && (
             <p class="small">
-              Page: <ExternalLink url={report.url} />
+              Page: {payload.pageTitle && <UserText class="page-title" text={`${payload.pageTitle} · `} />}
+              <ExternalLink url={report.url} />
             </p>
           )}
         </div>
@@ -451,6 +481,11 @@ function ReportCard(props: { projectId: string; report: DefectReport; canSplit: 
                   <td>{entry.method}</td>
                   <td class="wrap">
                     <UserText text={entry.url} />
+                    {entry.error && (
+                      <div class="small muted">
+                        <UserText text={entry.error} />
+                      </div>
+                    )}
                   </td>
                   <td class="status-code">{entry.status || 'no answer'}</td>
                   <td class="number">{Math.round(entry.durationMs)} ms</td>
@@ -458,6 +493,18 @@ function ReportCard(props: { projectId: string; report: DefectReport; canSplit: 
               ))}
             </tbody>
           </table>
+        </details>
+      )}
+      {breadcrumbs.length > 0 && (
+        <details class="report-section">
+          <summary>Clicks and navigation before the report ({breadcrumbs.length})</summary>
+          <ol class="breadcrumbs small">
+            {breadcrumbs.map((crumb, index) => (
+              <li key={index}>
+                <span class="tag">{crumb.kind}</span> <UserText text={describeBreadcrumb(crumb)} />
+              </li>
+            ))}
+          </ol>
         </details>
       )}
       {payload.metadata && Object.keys(payload.metadata).length > 0 && (

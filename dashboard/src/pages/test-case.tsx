@@ -3,6 +3,7 @@ import type { TestCase, TestCaseDetailResponse, TestCaseFacets, TestStep } from 
 import { ApiError, api } from '../api';
 import { dateTime, timeAgo } from '../components/format';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
+import { isWebAddress } from '../components/user-text';
 import { ResultBadge, TestsNav } from '../components/tests-nav';
 import type { QualityPageProps } from '../quality-routes';
 import { Link, navigate } from '../router';
@@ -214,7 +215,7 @@ export function TestCasePage(props: QualityPageProps) {
                   {testCase.requirements.length
                     ? testCase.requirements.map((requirement) => (
                         <div key={requirement}>
-                          {/^https?:\/\//.test(requirement) ? (
+                          {isWebAddress(requirement) ? (
                             <a href={requirement} target="_blank" rel="noopener noreferrer">
                               {requirement}
                             </a>

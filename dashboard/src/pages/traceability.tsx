@@ -1,6 +1,7 @@
 import type { RequirementStatus, TestReleasesResponse, TraceabilityResponse } from '../../../shared/quality-api';
 import { api, queryString } from '../api';
 import { SmallError } from '../components/figures';
+import { isWebAddress } from '../components/user-text';
 import { EmptyState, ErrorState, Loading, useResource } from '../components/states';
 import { ResultBadge, TestsNav } from '../components/tests-nav';
 import type { QualityPageProps } from '../quality-routes';
@@ -77,7 +78,7 @@ export function TraceabilityPage(props: QualityPageProps) {
               {view.data.requirements.map((row) => (
                 <tr key={row.requirement} id={`requirement-${encodeURIComponent(row.requirement)}`} class={`trace-row trace-row-${row.status}`} data-requirement={row.requirement}>
                   <td>
-                    {row.url ? (
+                    {isWebAddress(row.url) ? (
                       <a href={row.url} target="_blank" rel="noopener noreferrer">
                         {row.requirement}
                       </a>
