@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { AppError } from '../http/app-error';
-import { hasCoveringTest } from '../test-management/coverage-definition';
+import { coveringLinks, hasCoveringTest } from '../test-management/coverage-definition';
 import {
   type ReadinessCheck,
   type Ratio,
@@ -157,8 +157,9 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
       ),
       previous_escapes as (
         select m.defect_id as "defectId", d.key, d.title, m.status, d.number,
-          coalesce((select array_agg(distinct c.key order by c.key) from defect_test_links l join test_cases c on c.id = l.test_case_id
-                    where l.defect_id = m.defect_id and l.created_at <= ${asOf}), '{}') as "testCaseKeys",
+          -- the covering tests only (not archived ones), so the keys agree with hasTest
+          coalesce((select array_agg(distinct c.key order by c.key) from (${coveringLinks(asOf)}) l join test_cases c on c.id = l.test_case_id
+                    where l.defect_id = m.defect_id), '{}') as "testCaseKeys",
           ${hasCoveringTest(sql.ref('m.defect_id'), asOf)} as "hasTest",
           exists (select 1 from defect_test_links l join test_results r on r.test_case_id = l.test_case_id
                   join test_runs u on u.id = r.test_run_id
