@@ -117,12 +117,17 @@ export async function findSimilarReports(
     limits?: RetrievalLimits;
     /** With a query embedding: also retrieve its nearest neighbours from this storage. */
     embeddingStorage?: EmbeddingStorage;
+    /**
+     * N and the document frequencies of (at least) this report's terms, when the caller has them
+     * already (report processing reads them once per batch); otherwise read here.
+     */
+    statistics?: CorpusStatistics;
   } = {},
 ): Promise<{ reports: ScoredReport[]; statistics: CorpusStatistics; prepared: PreparedReport }> {
   const weights = options.weights ?? defaultWeights;
   const limits = options.limits ?? defaultRetrievalLimits;
   const terms = uniqueTerms(features);
-  const statistics = await loadStatistics(db, projectId, terms);
+  const statistics = options.statistics ?? (await loadStatistics(db, projectId, terms));
   const prepared = prepareReport(features, statistics, weights);
   const documentLimit = statistics.documentCount < 50 ? Infinity : statistics.documentCount * limits.maxDocumentShare;
   const retrievalTerms = [...prepared.all.weights.entries()]
@@ -168,31 +173,36 @@ export async function findSimilarReports(
     `.execute(db);
     rows.push(...retrieved.rows);
   }
-  // Identical signatures are strong evidence even when the words differ ("it froze" vs "blank page").
-  const signatureIds = new Set<string>();
-  for (const [column, value] of [['error_signature', features.errorSignature], ['request_signature', features.requestSignature]] as const) {
-    if (!value) continue;
-    const found = await sql<{ reportId: string }>`
-      select latest.id as report_id
-      from defects d
-      cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-      where d.project_id = ${projectId} and d.${sql.raw(column)} = ${value} and d.merged_into_id is null
-      order by d.last_seen_at desc
-      limit 20
-    `.execute(db);
-    for (const row of found.rows) signatureIds.add(row.reportId);
-  }
-  if (features.embedding && options.embeddingStorage) {
-    for (const reportId of await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage)) signatureIds.add(reportId);
-  }
-  for (const row of rows) signatureIds.delete(row.reportId);
-  if (signatureIds.size > 0) {
+  // Identical signatures are strong evidence even when the words differ ("it froze" vs "blank page"):
+  // the newest report of each of the 20 most recently seen live defects per signature, read with
+  // their counts in one statement (those the words already retrieved are not read twice).
+  const neighbourIds = features.embedding && options.embeddingStorage ? await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage) : [];
+  if (features.errorSignature || features.requestSignature || neighbourIds.length > 0) {
     const extra = await sql<CandidateRow>`
+      with signature_reports as (
+        (select latest.id as report_id
+         from defects d
+         cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+         where d.project_id = ${projectId} and d.error_signature = ${features.errorSignature}::text and d.merged_into_id is null
+         order by d.last_seen_at desc
+         limit 20)
+        union
+        (select latest.id as report_id
+         from defects d
+         cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+         where d.project_id = ${projectId} and d.request_signature = ${features.requestSignature}::text and d.merged_into_id is null
+         order by d.last_seen_at desc
+         limit 20)
+        union
+        select unnest(${neighbourIds}::uuid[])
+      )
       select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
              d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
              case when ${withEmbeddings} then d.embedding end as embedding
-      from dedup_documents d join reports r on r.id = d.report_id
-      where d.report_id = any(${[...signatureIds]}::uuid[]) and r.defect_id is not null
+      from signature_reports s
+      join dedup_documents d on d.report_id = s.report_id
+      join reports r on r.id = d.report_id
+      where r.defect_id is not null and not (d.report_id = any(${rows.map((row) => row.reportId)}::uuid[]))
     `.execute(db);
     rows.push(...extra.rows);
   }
@@ -284,22 +294,37 @@ async function nearestNeighbours(db: Executor, projectId: string, embedding: rea
 /** Without pgvector, how many of the newest embedded reports one query compares. */
 export const arrayScanLimit = 2000;
 
+/** What indexing a report writes (see `indexReport`). */
+export interface ReportToIndex {
+  reportId: string;
+  projectId: string;
+  features: ReportFeatures;
+  prepared: PreparedReport;
+  weights?: ScoreWeights;
+}
+
 /**
  * Adds a report to the index: its document row, one posting per distinct term, and +1 on the
  * document frequency of each term and on the project's document count. Terms are written in
  * sorted order so concurrent indexers lock the same rows in the same order (no deadlocks).
  */
-export async function indexReport(
-  trx: Transaction<Database>,
-  input: { reportId: string; projectId: string; features: ReportFeatures; prepared: PreparedReport; weights?: ScoreWeights },
-): Promise<void> {
+export async function indexReport(trx: Transaction<Database>, input: ReportToIndex): Promise<void> {
+  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
+  // than the rows it writes.
+  const corpus = await sql<{ documentCount: number }>`with ${indexReportCtes(input)} select document_count from corpus`.execute(trx);
+  await afterReportIndexed(trx, input.projectId, corpus.rows[0].documentCount);
+}
+
+/**
+ * The writes of `indexReport` as the CTEs `document`, `postings`, `frequencies` and `corpus`
+ * (which returns the new `document_count`), so a caller can put them into its own statement;
+ * it must then call `afterReportIndexed` with that count.
+ */
+export function indexReportCtes(input: ReportToIndex) {
   const { reportId, projectId, features, prepared } = input;
   const terms = uniqueTerms(features);
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
-  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
-  // than the rows it writes.
-  const corpus = await sql<{ documentCount: number }>`
-    with document as (
+  return sql`document as (
       insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
       values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
               ${features.embedding ? [...features.embedding] : null}::real[])
@@ -312,15 +337,19 @@ export async function indexReport(
       insert into dedup_terms (project_id, term, document_frequency)
       select ${projectId}, term, 1 from unnest(${terms}::text[]) as term
       on conflict (project_id, term) do update set document_frequency = dedup_terms.document_frequency + 1
-    )
-    insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
-    on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
-    returning document_count
-  `.execute(trx);
-  // Stored norms were computed under the idf of their time; while a project is young idf moves
-  // fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
-  // by a job after this report's commit rather than on its path.
-  const documentCount = corpus.rows[0].documentCount;
+    ), corpus as (
+      insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
+      on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
+      returning document_count
+    )`;
+}
+
+/**
+ * Stored norms were computed under the idf of their time; while a project is young idf moves
+ * fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
+ * by a job after this report's commit rather than on its path.
+ */
+export async function afterReportIndexed(trx: Transaction<Database>, projectId: string, documentCount: number): Promise<void> {
   if (shouldRefreshNorms(documentCount)) {
     await enqueueJob(trx, {
       kind: refreshNormsJobKind,
@@ -328,6 +357,37 @@ export async function indexReport(
       payload: { projectId },
       idempotencyKey: `${refreshNormsJobKind}:${projectId}:${documentCount}`,
     });
+  }
+}
+
+/**
+ * Statistics of one batch of reports indexed one after the other in one transaction: read once
+ * (`loadStatistics` of all their terms), then moved on in memory as each report is indexed (+1
+ * on N and on each of its terms, exactly what `indexReport` writes), so each report sees what
+ * a fresh read would show in that transaction.
+ */
+export class RunningStatistics {
+  private constructor(
+    private documentCount: number,
+    private readonly frequencies: Map<string, number>,
+  ) {}
+
+  static async load(db: Executor, projectId: string, featureList: readonly ReportFeatures[]): Promise<RunningStatistics> {
+    const terms = [...new Set(featureList.flatMap((features) => uniqueTerms(features)))].sort();
+    const loaded = await loadStatistics(db, projectId, terms);
+    return new RunningStatistics(loaded.documentCount, new Map(terms.map((term) => [term, loaded.documentFrequency(term)])));
+  }
+
+  /** The statistics as they stand now, fixed (later reports do not change them). */
+  snapshot(features: ReportFeatures): CorpusStatistics {
+    const frequencies = new Map(uniqueTerms(features).map((term) => [term, this.frequencies.get(term) ?? 0]));
+    return { documentCount: this.documentCount, documentFrequency: (term) => frequencies.get(term) ?? 0 };
+  }
+
+  /** Counts a report just indexed. */
+  indexed(features: ReportFeatures): void {
+    this.documentCount += 1;
+    for (const term of uniqueTerms(features)) this.frequencies.set(term, (this.frequencies.get(term) ?? 0) + 1);
   }
 }
 
