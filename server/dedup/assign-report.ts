@@ -1,4 +1,5 @@
 import { type Transaction, sql } from 'kysely';
+import { preparedStatement } from '../db/prepared-statements';
 import type { Database, ReportRow } from '../db/schema';
 import { refreshDefectCounts, systemActor } from '../defects/defect-service';
 import { afterReportIndexed, findSimilarReports, indexReportCtes, reportFeatures, type RetrievalLimits, type RunningStatistics, type ScoredReport } from './duplicate-index';
@@ -155,7 +156,7 @@ async function writeAssignment(
         request_signature = ${completion.requestSignature}, release_id = ${completion.releaseId}::uuid,
         enrichment = ${JSON.stringify(completion.enrichment)}::jsonb, state = 'processed', processed_at = ${new Date()}::timestamptz`
     : sql``;
-  const result = await sql<{ defectId: string | null; documentCount: number | null }>`
+  const result = await sql<{ defectId: string | null; documentCount: number | null }>`${sql.raw(preparedStatement)}
     with counter as (
       update projects set next_defect_number = next_defect_number + 1 where id = ${report.projectId} and ${creating}::boolean
       returning key_prefix, next_defect_number - 1 as number

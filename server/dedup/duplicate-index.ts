@@ -1,5 +1,6 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
+import { preparedStatement } from '../db/prepared-statements';
 import { enqueueJob } from '../outbox/job-queue';
 import { textTerms, termFrequencies } from './text-terms';
 import {
@@ -142,70 +143,61 @@ export async function findSimilarReports(
   // Candidates' embeddings travel only when the query has one to compare with.
   const withEmbeddings = Boolean(features.embedding);
   const excluded = new Set(options.excludeReportIds ?? []);
-  const rows: CandidateRow[] = [];
-  if (retrievalTerms.length > 0) {
-    // Each term's newest postings (index-only scan), accumulated by the query's idf weights;
-    // the counts travel back as arrays so TypeScript re-scores without a second read.
-    const retrieved = await sql<CandidateRow>`
-      with hits as (
-        select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
-        from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
-        cross join lateral (
-          select report_id, title_count, body_count from dedup_postings
-          where project_id = ${projectId} and term = q.term
-          order by received_at desc
-          limit ${limits.postingsPerTerm}
-        ) p
-      ), ranked as (
-        select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
-        from hits
-        group by report_id
-        order by sum(weight) desc, report_id
-        limit ${limits.rescored}
-      )
-      select ranked.report_id, ranked.ordinals, ranked.title_counts, ranked.body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
-      from ranked
-      join dedup_documents d on d.report_id = ranked.report_id
-      join reports r on r.id = ranked.report_id
-      where r.defect_id is not null
-    `.execute(db);
-    rows.push(...retrieved.rows);
-  }
-  // Identical signatures are strong evidence even when the words differ ("it froze" vs "blank page"):
-  // the newest report of each of the 20 most recently seen live defects per signature, read with
-  // their counts in one statement (those the words already retrieved are not read twice).
+  // Reports found by embedding alone (when asked) join those found by words and signatures.
   const neighbourIds = features.embedding && options.embeddingStorage ? await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage) : [];
-  if (features.errorSignature || features.requestSignature || neighbourIds.length > 0) {
-    const extra = await sql<CandidateRow>`
-      with signature_reports as (
-        (select latest.id as report_id
-         from defects d
-         cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-         where d.project_id = ${projectId} and d.error_signature = ${features.errorSignature}::text and d.merged_into_id is null
-         order by d.last_seen_at desc
-         limit 20)
-        union
-        (select latest.id as report_id
-         from defects d
-         cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-         where d.project_id = ${projectId} and d.request_signature = ${features.requestSignature}::text and d.merged_into_id is null
-         order by d.last_seen_at desc
-         limit 20)
-        union
-        select unnest(${neighbourIds}::uuid[])
-      )
-      select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
-      from signature_reports s
-      join dedup_documents d on d.report_id = s.report_id
-      join reports r on r.id = d.report_id
-      where r.defect_id is not null and not (d.report_id = any(${rows.map((row) => row.reportId)}::uuid[]))
-    `.execute(db);
-    rows.push(...extra.rows);
-  }
+  // One statement, since dedup runs it for every report:
+  // - each query term's newest postings (index-only scan), accumulated by the query's idf weights;
+  //   the counts travel back as arrays so TypeScript re-scores without a second read;
+  // - identical signatures, strong evidence even when the words differ ("it froze" vs "blank
+  //   page"): the newest report of each of the 20 most recently seen live defects per signature
+  //   (and the embedding's neighbours), without counts, unless the words found them already.
+  const retrieved = await sql<CandidateRow>`${sql.raw(preparedStatement)}
+    with hits as (
+      select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
+      from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
+      cross join lateral (
+        select report_id, title_count, body_count from dedup_postings
+        where project_id = ${projectId} and term = q.term
+        order by received_at desc
+        limit ${limits.postingsPerTerm}
+      ) p
+    ), ranked as (
+      select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
+      from hits
+      group by report_id
+      order by sum(weight) desc, report_id
+      limit ${limits.rescored}
+    ), signature_reports as (
+      (select latest.id as report_id
+       from defects d
+       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+       where d.project_id = ${projectId} and d.error_signature = ${features.errorSignature}::text and d.merged_into_id is null
+       order by d.last_seen_at desc
+       limit 20)
+      union
+      (select latest.id as report_id
+       from defects d
+       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+       where d.project_id = ${projectId} and d.request_signature = ${features.requestSignature}::text and d.merged_into_id is null
+       order by d.last_seen_at desc
+       limit 20)
+      union
+      select unnest(${neighbourIds}::uuid[])
+    ), chosen as (
+      select report_id, ordinals, title_counts, body_counts from ranked
+      union all
+      select s.report_id, '{}'::int[], '{}'::int[], '{}'::int[] from signature_reports s
+      where not exists (select 1 from ranked where ranked.report_id = s.report_id)
+    )
+    select chosen.report_id, chosen.ordinals, chosen.title_counts, chosen.body_counts,
+           d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
+           case when ${withEmbeddings} then d.embedding end as embedding
+    from chosen
+    join dedup_documents d on d.report_id = chosen.report_id
+    join reports r on r.id = chosen.report_id
+    where r.defect_id is not null
+  `.execute(db);
+  const rows = retrieved.rows;
 
   const reports: ScoredReport[] = [];
   for (const row of rows) {
