@@ -39,16 +39,42 @@ export interface BenchServerStats {
   cpuMicros: number;
   /** Database statements sent by this process since it started. */
   queries: number;
+  /** Per statement (its first words): how many were sent and the wall ms until each answered. */
+  statements: Record<string, { count: number; ms: number }>;
 }
 
 // Every statement goes through pg.Client#query (Kysely's dialect and the pool both use it).
 let queries = 0;
+const statements: Record<string, { count: number; ms: number }> = {};
 const clientPrototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
 const originalQuery = clientPrototype.query;
 clientPrototype.query = function (this: pg.Client, ...args: unknown[]) {
   queries += 1;
-  return originalQuery.apply(this, args);
+  const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '?');
+  const key = statementKey(text);
+  const entry = (statements[key] ??= { count: 0, ms: 0 });
+  entry.count += 1;
+  const started = performance.now();
+  const finish = () => {
+    entry.ms += performance.now() - started;
+  };
+  const callback = args.at(-1);
+  if (typeof callback === 'function') {
+    args[args.length - 1] = (...results: unknown[]) => {
+      finish();
+      return (callback as (...results: unknown[]) => unknown)(...results);
+    };
+    return originalQuery.apply(this, args);
+  }
+  const answer = originalQuery.apply(this, args);
+  if (answer && typeof (answer as Promise<unknown>).then === 'function') (answer as Promise<unknown>).then(finish, finish);
+  return answer;
 };
+
+/** A statement's identity for the per-statement figures: its first words, parameters aside. */
+function statementKey(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 90);
+}
 
 const send = (message: unknown) => process.send?.(message);
 const profiler = new Session();
@@ -88,7 +114,7 @@ process.on('message', async (message: BenchServerRequest) => {
   if (message.type === 'stats') {
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
-    send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, cpuMicros: cpu.user + cpu.system, queries } satisfies BenchServerStats);
+    send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, cpuMicros: cpu.user + cpu.system, queries, statements: structuredClone(statements) } satisfies BenchServerStats);
   } else if (message.type === 'jobs') {
     await setJobs(message.run);
     send({ type: 'jobs' });

@@ -7,8 +7,10 @@
  *
  * Options: --seconds N (per run, default 10), --connections N (default 32), --defects N
  * (default 100000), --rate N (default 200), --quick (3 s runs, 20,000 defects),
- * --profile DIR (adds a request-path-only and a processing-only phase: CPU profiles written to
- * DIR and summarised, CPU time and database statements per report), --json (last line: figures).
+ * --profile DIR (adds a request-path-only and a processing-only phase after the seeding: CPU
+ * profiles written to DIR and summarised, CPU time and database statements per report, the
+ * statements taking most time), --profile-only (only the seeding and those two phases),
+ * --json (last line: figures).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { createLogger } from '../server/logger';
 import { createProject } from '../server/projects/project-service';
 import { makePng } from '../test/support/images';
 import { summarizeProfile } from './cpu-profile-summary';
+import type { BenchServerStats } from './bench-server';
 import { spawnBenchServer, type BenchServerProcess } from './server-process';
 import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
 
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '200' },
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    'profile-only': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -176,7 +180,7 @@ console.log(`load average at start: ${loadAverage()} (2 cores shared by the serv
 
 const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'server CPU ms', 'PG CPU ms', 'load avg']];
 const figures: Record<string, number | boolean | string> = {};
-for (const withImage of [false, true]) {
+for (const withImage of values['profile-only'] ? [] : [false, true]) {
   const label = withImage ? 'with 300 KB image' : 'without image';
   const baselineRun = await withCpu(baseline, baselineDatabase.name, () => load(baseline.url, withImage));
   const baselineLoad = loadAverage();
@@ -191,12 +195,16 @@ for (const withImage of [false, true]) {
   figures[withImage ? 'reportsPerSecondWithImage' : 'reportsPerSecond'] = Math.round(bugloop.requestsPerSecond);
 }
 
-if (values.profile) await profilePhases(values.profile);
-
 // `defectCount` processed defects present, then a fixed rate.
 const seedStarted = performance.now();
 await seedProcessedDefects(db, project.id, defectCount);
 console.log(`\nseeded ${defectCount} processed defects (with reports, history and dedup index) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+// Profiled with the defects present: processing's cost is what it is against a full index.
+if (values.profile) await profilePhases(values.profile);
+if (values['profile-only']) {
+  await shutDown();
+  process.exit(0);
+}
 const before = await server.stats();
 const { result: fixed, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, false, { overallRate: fixedRate })));
 const after = await server.stats();
@@ -225,11 +233,15 @@ Object.assign(figures, {
 });
 if (values.json) console.log(JSON.stringify({ bench: 'ingest', ...figures }));
 
-await server.stop();
-await baseline.stop();
-await db.destroy();
-await database.drop();
-await baselineDatabase.drop();
+await shutDown();
+
+async function shutDown(): Promise<void> {
+  await server.stop();
+  await baseline.stop();
+  await db.destroy();
+  await database.drop();
+  await baselineDatabase.drop();
+}
 
 /**
  * Measures the two halves of the work apart: the request path alone (job workers paused), then
@@ -249,6 +261,7 @@ async function profilePhases(directory: string): Promise<void> {
   console.log(`\nrequest path alone (workers paused), ${run.requestsPerSecond.toFixed(0)} reports/s, load ${loadAverage()}:`);
   console.log(`  ${((end.cpuMicros - start.cpuMicros) / 1000 / run.requests).toFixed(3)} ms server CPU, ${(cpuDelta(postgresStart, postgresEnd) / run.requests).toFixed(3)} ms PostgreSQL CPU and ${((end.queries - start.queries) / run.requests).toFixed(2)} statements per report`);
   printProfile(requestFile);
+  printStatements(start, end, run.requests);
 
   const queued = await queueLength();
   const processingFile = path.join(directory, 'processing.cpuprofile');
@@ -265,6 +278,18 @@ async function profilePhases(directory: string): Promise<void> {
   console.log(`\nprocessing alone: ${queued} reports in ${elapsed.toFixed(1)} s (${(queued / elapsed).toFixed(0)} reports/s), load ${loadAverage()}:`);
   console.log(`  ${((processingEnd.cpuMicros - processingStart.cpuMicros) / 1000 / queued).toFixed(3)} ms server CPU, ${(cpuDelta(postgresProcessingStart, postgresProcessingEnd) / queued).toFixed(3)} ms PostgreSQL CPU and ${((processingEnd.queries - processingStart.queries) / queued).toFixed(2)} statements per report`);
   printProfile(processingFile);
+  printStatements(processingStart, processingEnd, queued);
+}
+
+/** The statements between two readings, most time first: per report, how many and their wall ms. */
+function printStatements(before: BenchServerStats, after: BenchServerStats, reports: number): void {
+  const rows = Object.entries(after.statements)
+    .map(([statement, { count, ms }]) => ({ statement, count: count - (before.statements[statement]?.count ?? 0), ms: ms - (before.statements[statement]?.ms ?? 0) }))
+    .filter((row) => row.count > 0)
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 12);
+  console.log('  statements (per report: count, wall ms until answered), most time first:');
+  for (const row of rows) console.log(`    ${(row.count / reports).toFixed(2).padStart(6)}  ${(row.ms / reports).toFixed(3).padStart(7)} ms  ${row.statement}`);
 }
 
 function printProfile(file: string): void {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from './schema';
 import { acquireDataDirectoryLock, type DataDirectoryLock } from './data-directory-lock';
+import { PreparingClient } from './prepared-statements';
 
 /** Where the data lives: an embedded PGlite folder (or memory), or a PostgreSQL server. */
 export type DatabaseTarget =
@@ -96,6 +97,7 @@ async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, l
 
 async function openPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }>, logger: Logger): Promise<DatabaseHandle> {
   const pool = new pg.Pool({
+    Client: PreparingClient,
     connectionString: target.url,
     max: target.poolSize ?? 10,
     // fail fast while the server is down, so requests answer 503 instead of hanging

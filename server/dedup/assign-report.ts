@@ -1,7 +1,8 @@
-import type { Transaction } from 'kysely';
+import { type Transaction, sql } from 'kysely';
+import { preparedStatement } from '../db/prepared-statements';
 import type { Database, ReportRow } from '../db/schema';
-import { attachReportToDefect, createDefect, systemActor } from '../defects/defect-service';
-import { findSimilarReports, indexReport, reportFeatures, type RetrievalLimits, type ScoredReport } from './duplicate-index';
+import { refreshDefectCounts, systemActor } from '../defects/defect-service';
+import { afterReportIndexed, findSimilarReports, indexReportCtes, reportFeatures, type RetrievalLimits, type RunningStatistics, type ScoredReport } from './duplicate-index';
 import { type AutoMergePolicy, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
 
 /** One candidate defect for a report, with the score and the signals behind it. */
@@ -31,7 +32,17 @@ export interface AssignOptions {
   limits?: RetrievalLimits;
   /** How many ranked candidates to return (the report always stores 10); the benchmark asks 100 for MRR. */
   returnedCandidates?: number;
+  /** The batch's corpus statistics (report processing); moved on here once the report is indexed. */
+  statistics?: RunningStatistics;
+  /**
+   * Report processing's enrichment columns, written with the defect in the same update, which
+   * also marks the report processed (one row version per report instead of three).
+   */
+  completion?: ReportCompletion;
 }
+
+/** The columns report processing fills in, written by the assignment's update of the report. */
+export type ReportCompletion = Pick<ReportRow, 'route' | 'component' | 'errorSignature' | 'requestSignature' | 'releaseId' | 'enrichment'>;
 
 /** How many candidate defects a report keeps for "possible duplicates". */
 export const storedCandidateCount = 10;
@@ -95,37 +106,91 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
     excludeReportIds: [report.id],
     weights: options.weights,
     limits: options.limits,
+    statistics: options.statistics?.snapshot(features),
   });
   const ranking = candidatesByDefect(reports, Math.max(storedCandidateCount, options.returnedCandidates ?? storedCandidateCount));
   const candidates = ranking.slice(0, storedCandidateCount);
   const target = autoMergeTarget(candidates, options.policy ?? defaultAutoMergePolicy);
 
-  let defectId: string;
-  let created: boolean;
-  if (target && options.autoMerge !== false) {
-    defectId = target.defectId;
-    created = false;
-  } else {
-    const defect = await createDefect(
-      trx,
-      {
-        projectId: report.projectId,
-        title,
-        description: report.description,
-        origin: report.origin,
-        component: report.component,
-        route: report.route,
-        foundInReleaseId: report.releaseId,
-        errorSignature: report.errorSignature,
-        requestSignature: report.requestSignature,
-        firstSeenAt: report.receivedAt,
-      },
-      systemActor,
-    );
-    defectId = defect.id;
-    created = true;
-  }
-  await attachReportToDefect(trx, report.id, defectId, systemActor, candidates);
-  await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared, weights: options.weights });
+  const merged = Boolean(target && options.autoMerge !== false);
+  const defectId = await writeAssignment(trx, report, {
+    existingDefectId: merged ? target!.defectId : null,
+    title,
+    candidates,
+    features,
+    prepared,
+    weights: options.weights,
+    completion: options.completion,
+  });
+  options.statistics?.indexed(features);
+  const created = !merged;
   return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
+}
+
+/**
+ * Writes an assignment in one statement (data-modifying CTEs), since report processing does this
+ * for every report: for a new defect the project's counter, the defect (counts of its one report
+ * already set, as `refreshDefectCounts` would compute them) and its `created` event; then the
+ * report's move (with its candidates and, from processing, its enrichment and state), the
+ * `report_added` event and the report's place in the dedup index. Attaching to an existing defect
+ * adds one statement: its counts recomputed from its reports, which must see the move.
+ */
+async function writeAssignment(
+  trx: Transaction<Database>,
+  report: ReportRow,
+  input: {
+    existingDefectId: string | null;
+    title: string;
+    candidates: readonly DuplicateCandidate[];
+    features: ReportFeatures;
+    prepared: Parameters<typeof indexReportCtes>[0]['prepared'];
+    weights?: ScoreWeights;
+    completion?: ReportCompletion;
+  },
+): Promise<string> {
+  const creating = input.existingDefectId === null;
+  const seenAt = report.receivedAt;
+  const completion = input.completion;
+  const completionColumns = completion
+    ? sql`, route = ${completion.route}, component = ${completion.component}, error_signature = ${completion.errorSignature},
+        request_signature = ${completion.requestSignature}, release_id = ${completion.releaseId}::uuid,
+        enrichment = ${JSON.stringify(completion.enrichment)}::jsonb, state = 'processed', processed_at = ${new Date()}::timestamptz`
+    : sql``;
+  const result = await sql<{ defectId: string | null; documentCount: number | null }>`${sql.raw(preparedStatement)}
+    with counter as (
+      update projects set next_defect_number = next_defect_number + 1 where id = ${report.projectId} and ${creating}::boolean
+      returning key_prefix, next_defect_number - 1 as number
+    ), new_defect as (
+      insert into defects (project_id, number, key, title, description, origin, component, route, found_in_release_id,
+                           error_signature, request_signature, report_count, affected_users, first_seen_at, last_seen_at, created_at)
+      select ${report.projectId}, number, key_prefix || '-' || number, ${input.title.slice(0, 300) || 'Untitled defect'},
+             ${report.description ?? ''}, ${report.origin}, ${report.component ?? null}, ${report.route ?? null},
+             ${report.releaseId ?? null}::uuid, ${report.errorSignature ?? null}, ${report.requestSignature ?? null}, 1, 1,
+             least(${seenAt}::timestamptz, stored.received_at), greatest(${seenAt}::timestamptz, stored.received_at), ${seenAt}::timestamptz
+      from counter cross join (select received_at from reports where id = ${report.id}) stored
+      returning id, project_id, status, origin, found_in_release_id, severity
+    ), target as (
+      select id from new_defect
+      union all
+      select ${input.existingDefectId}::uuid where ${input.existingDefectId}::uuid is not null
+    ), moved as (
+      update reports set defect_id = (select id from target), candidates = ${JSON.stringify(input.candidates)}::jsonb ${completionColumns}
+      where id = ${report.id}
+      returning project_id, defect_id
+    ), events as (
+      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
+      select project_id, id, null::uuid, ${systemActor.kind}, 'created',
+             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), ${seenAt}::timestamptz
+      from new_defect
+      union all
+      select project_id, defect_id, null::uuid, ${systemActor.kind}, 'report_added', ${JSON.stringify({ reportId: report.id })}::jsonb, ${new Date()}::timestamptz
+      from moved
+    ), ${indexReportCtes({ reportId: report.id, projectId: report.projectId, features: input.features, prepared: input.prepared, weights: input.weights })}
+    select (select defect_id from moved) as defect_id, (select document_count from corpus) as document_count
+  `.execute(trx);
+  const written = result.rows[0];
+  if (!written?.defectId) throw new Error(`report ${report.id} or its project was not found`);
+  if (!creating) await refreshDefectCounts(trx, written.defectId);
+  await afterReportIndexed(trx, report.projectId, Number(written.documentCount));
+  return written.defectId;
 }

@@ -1,5 +1,6 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
+import { preparedStatement } from '../db/prepared-statements';
 import { enqueueJob } from '../outbox/job-queue';
 import { textTerms, termFrequencies } from './text-terms';
 import {
@@ -117,12 +118,17 @@ export async function findSimilarReports(
     limits?: RetrievalLimits;
     /** With a query embedding: also retrieve its nearest neighbours from this storage. */
     embeddingStorage?: EmbeddingStorage;
+    /**
+     * N and the document frequencies of (at least) this report's terms, when the caller has them
+     * already (report processing reads them once per batch); otherwise read here.
+     */
+    statistics?: CorpusStatistics;
   } = {},
 ): Promise<{ reports: ScoredReport[]; statistics: CorpusStatistics; prepared: PreparedReport }> {
   const weights = options.weights ?? defaultWeights;
   const limits = options.limits ?? defaultRetrievalLimits;
   const terms = uniqueTerms(features);
-  const statistics = await loadStatistics(db, projectId, terms);
+  const statistics = options.statistics ?? (await loadStatistics(db, projectId, terms));
   const prepared = prepareReport(features, statistics, weights);
   const documentLimit = statistics.documentCount < 50 ? Infinity : statistics.documentCount * limits.maxDocumentShare;
   const retrievalTerms = [...prepared.all.weights.entries()]
@@ -137,65 +143,61 @@ export async function findSimilarReports(
   // Candidates' embeddings travel only when the query has one to compare with.
   const withEmbeddings = Boolean(features.embedding);
   const excluded = new Set(options.excludeReportIds ?? []);
-  const rows: CandidateRow[] = [];
-  if (retrievalTerms.length > 0) {
-    // Each term's newest postings (index-only scan), accumulated by the query's idf weights;
-    // the counts travel back as arrays so TypeScript re-scores without a second read.
-    const retrieved = await sql<CandidateRow>`
-      with hits as (
-        select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
-        from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
-        cross join lateral (
-          select report_id, title_count, body_count from dedup_postings
-          where project_id = ${projectId} and term = q.term
-          order by received_at desc
-          limit ${limits.postingsPerTerm}
-        ) p
-      ), ranked as (
-        select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
-        from hits
-        group by report_id
-        order by sum(weight) desc, report_id
-        limit ${limits.rescored}
-      )
-      select ranked.report_id, ranked.ordinals, ranked.title_counts, ranked.body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
-      from ranked
-      join dedup_documents d on d.report_id = ranked.report_id
-      join reports r on r.id = ranked.report_id
-      where r.defect_id is not null
-    `.execute(db);
-    rows.push(...retrieved.rows);
-  }
-  // Identical signatures are strong evidence even when the words differ ("it froze" vs "blank page").
-  const signatureIds = new Set<string>();
-  for (const [column, value] of [['error_signature', features.errorSignature], ['request_signature', features.requestSignature]] as const) {
-    if (!value) continue;
-    const found = await sql<{ reportId: string }>`
-      select latest.id as report_id
-      from defects d
-      cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-      where d.project_id = ${projectId} and d.${sql.raw(column)} = ${value} and d.merged_into_id is null
-      order by d.last_seen_at desc
-      limit 20
-    `.execute(db);
-    for (const row of found.rows) signatureIds.add(row.reportId);
-  }
-  if (features.embedding && options.embeddingStorage) {
-    for (const reportId of await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage)) signatureIds.add(reportId);
-  }
-  for (const row of rows) signatureIds.delete(row.reportId);
-  if (signatureIds.size > 0) {
-    const extra = await sql<CandidateRow>`
-      select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
-      from dedup_documents d join reports r on r.id = d.report_id
-      where d.report_id = any(${[...signatureIds]}::uuid[]) and r.defect_id is not null
-    `.execute(db);
-    rows.push(...extra.rows);
-  }
+  // Reports found by embedding alone (when asked) join those found by words and signatures.
+  const neighbourIds = features.embedding && options.embeddingStorage ? await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage) : [];
+  // One statement, since dedup runs it for every report:
+  // - each query term's newest postings (index-only scan), accumulated by the query's idf weights;
+  //   the counts travel back as arrays so TypeScript re-scores without a second read;
+  // - identical signatures, strong evidence even when the words differ ("it froze" vs "blank
+  //   page"): the newest report of each of the 20 most recently seen live defects per signature
+  //   (and the embedding's neighbours), without counts, unless the words found them already.
+  const retrieved = await sql<CandidateRow>`${sql.raw(preparedStatement)}
+    with hits as (
+      select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
+      from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
+      cross join lateral (
+        select report_id, title_count, body_count from dedup_postings
+        where project_id = ${projectId} and term = q.term
+        order by received_at desc
+        limit ${limits.postingsPerTerm}
+      ) p
+    ), ranked as (
+      select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
+      from hits
+      group by report_id
+      order by sum(weight) desc, report_id
+      limit ${limits.rescored}
+    ), signature_reports as (
+      (select latest.id as report_id
+       from defects d
+       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+       where d.project_id = ${projectId} and d.error_signature = ${features.errorSignature}::text and d.merged_into_id is null
+       order by d.last_seen_at desc
+       limit 20)
+      union
+      (select latest.id as report_id
+       from defects d
+       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+       where d.project_id = ${projectId} and d.request_signature = ${features.requestSignature}::text and d.merged_into_id is null
+       order by d.last_seen_at desc
+       limit 20)
+      union
+      select unnest(${neighbourIds}::uuid[])
+    ), chosen as (
+      select report_id, ordinals, title_counts, body_counts from ranked
+      union all
+      select s.report_id, '{}'::int[], '{}'::int[], '{}'::int[] from signature_reports s
+      where not exists (select 1 from ranked where ranked.report_id = s.report_id)
+    )
+    select chosen.report_id, chosen.ordinals, chosen.title_counts, chosen.body_counts,
+           d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
+           case when ${withEmbeddings} then d.embedding end as embedding
+    from chosen
+    join dedup_documents d on d.report_id = chosen.report_id
+    join reports r on r.id = chosen.report_id
+    where r.defect_id is not null
+  `.execute(db);
+  const rows = retrieved.rows;
 
   const reports: ScoredReport[] = [];
   for (const row of rows) {
@@ -284,22 +286,37 @@ async function nearestNeighbours(db: Executor, projectId: string, embedding: rea
 /** Without pgvector, how many of the newest embedded reports one query compares. */
 export const arrayScanLimit = 2000;
 
+/** What indexing a report writes (see `indexReport`). */
+export interface ReportToIndex {
+  reportId: string;
+  projectId: string;
+  features: ReportFeatures;
+  prepared: PreparedReport;
+  weights?: ScoreWeights;
+}
+
 /**
  * Adds a report to the index: its document row, one posting per distinct term, and +1 on the
  * document frequency of each term and on the project's document count. Terms are written in
  * sorted order so concurrent indexers lock the same rows in the same order (no deadlocks).
  */
-export async function indexReport(
-  trx: Transaction<Database>,
-  input: { reportId: string; projectId: string; features: ReportFeatures; prepared: PreparedReport; weights?: ScoreWeights },
-): Promise<void> {
+export async function indexReport(trx: Transaction<Database>, input: ReportToIndex): Promise<void> {
+  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
+  // than the rows it writes.
+  const corpus = await sql<{ documentCount: number }>`with ${indexReportCtes(input)} select document_count from corpus`.execute(trx);
+  await afterReportIndexed(trx, input.projectId, corpus.rows[0].documentCount);
+}
+
+/**
+ * The writes of `indexReport` as the CTEs `document`, `postings`, `frequencies` and `corpus`
+ * (which returns the new `document_count`), so a caller can put them into its own statement;
+ * it must then call `afterReportIndexed` with that count.
+ */
+export function indexReportCtes(input: ReportToIndex) {
   const { reportId, projectId, features, prepared } = input;
   const terms = uniqueTerms(features);
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
-  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
-  // than the rows it writes.
-  const corpus = await sql<{ documentCount: number }>`
-    with document as (
+  return sql`document as (
       insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
       values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
               ${features.embedding ? [...features.embedding] : null}::real[])
@@ -312,15 +329,19 @@ export async function indexReport(
       insert into dedup_terms (project_id, term, document_frequency)
       select ${projectId}, term, 1 from unnest(${terms}::text[]) as term
       on conflict (project_id, term) do update set document_frequency = dedup_terms.document_frequency + 1
-    )
-    insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
-    on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
-    returning document_count
-  `.execute(trx);
-  // Stored norms were computed under the idf of their time; while a project is young idf moves
-  // fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
-  // by a job after this report's commit rather than on its path.
-  const documentCount = corpus.rows[0].documentCount;
+    ), corpus as (
+      insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
+      on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
+      returning document_count
+    )`;
+}
+
+/**
+ * Stored norms were computed under the idf of their time; while a project is young idf moves
+ * fast, so every norm is recomputed each time the corpus doubles (amortised O(1) per report),
+ * by a job after this report's commit rather than on its path.
+ */
+export async function afterReportIndexed(trx: Transaction<Database>, projectId: string, documentCount: number): Promise<void> {
   if (shouldRefreshNorms(documentCount)) {
     await enqueueJob(trx, {
       kind: refreshNormsJobKind,
@@ -328,6 +349,37 @@ export async function indexReport(
       payload: { projectId },
       idempotencyKey: `${refreshNormsJobKind}:${projectId}:${documentCount}`,
     });
+  }
+}
+
+/**
+ * Statistics of one batch of reports indexed one after the other in one transaction: read once
+ * (`loadStatistics` of all their terms), then moved on in memory as each report is indexed (+1
+ * on N and on each of its terms, exactly what `indexReport` writes), so each report sees what
+ * a fresh read would show in that transaction.
+ */
+export class RunningStatistics {
+  private constructor(
+    private documentCount: number,
+    private readonly frequencies: Map<string, number>,
+  ) {}
+
+  static async load(db: Executor, projectId: string, featureList: readonly ReportFeatures[]): Promise<RunningStatistics> {
+    const terms = [...new Set(featureList.flatMap((features) => uniqueTerms(features)))].sort();
+    const loaded = await loadStatistics(db, projectId, terms);
+    return new RunningStatistics(loaded.documentCount, new Map(terms.map((term) => [term, loaded.documentFrequency(term)])));
+  }
+
+  /** The statistics as they stand now, fixed (later reports do not change them). */
+  snapshot(features: ReportFeatures): CorpusStatistics {
+    const frequencies = new Map(uniqueTerms(features).map((term) => [term, this.frequencies.get(term) ?? 0]));
+    return { documentCount: this.documentCount, documentFrequency: (term) => frequencies.get(term) ?? 0 };
+  }
+
+  /** Counts a report just indexed. */
+  indexed(features: ReportFeatures): void {
+    this.documentCount += 1;
+    for (const term of uniqueTerms(features)) this.frequencies.set(term, (this.frequencies.get(term) ?? 0) + 1);
   }
 }
 

@@ -79,8 +79,10 @@ export interface JobWorkerOptions {
   backoffMs?: (attempt: number) => number;
   /**
    * True while the process's HTTP side is saturated. A batch then starts only `yieldIntervalMs`
-   * (default 500) after the last one ended, so a flood of reports is answered first and processed as
-   * soon as it eases: the queue is durable, the 202 is what the sender waits for.
+   * (default 500), or twice as long as the last batch took if that is longer, after the last one
+   * ended: under a flood processing gets at most a third of the time, the reports are answered
+   * first and processed as soon as it eases (the queue is durable, the 202 is what the sender waits
+   * for). Never longer: processing goes on, slower, however long the flood lasts.
    */
   httpSaturated?: () => boolean;
   yieldIntervalMs?: number;
@@ -109,6 +111,7 @@ export class JobWorker {
   private wakeUp: (() => void) | undefined;
   private poked = false;
   private lastBatchEndedAt = 0;
+  private lastBatchDurationMs = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -211,11 +214,13 @@ export class JobWorker {
           for (const batch of batches) {
             const entry = this.batchHandlers.get(batch[0].kind)!;
             entry.inFlight = true;
+            const startedAt = Date.now();
             this.track(
               this.batchesInFlight,
               this.executeBatch(batch).finally(() => {
                 entry.inFlight = false;
                 this.lastBatchEndedAt = Date.now();
+                this.lastBatchDurationMs = this.lastBatchEndedAt - startedAt;
               }),
             );
           }
@@ -235,7 +240,8 @@ export class JobWorker {
   }
 
   private yieldingToHttp(): boolean {
-    return this.options.httpSaturated?.() === true && Date.now() - this.lastBatchEndedAt < (this.options.yieldIntervalMs ?? 500);
+    const pauseMs = Math.max(this.options.yieldIntervalMs ?? 500, 2 * this.lastBatchDurationMs);
+    return this.options.httpSaturated?.() === true && Date.now() - this.lastBatchEndedAt < pauseMs;
   }
 
   private track(set: Set<Promise<void>>, work: Promise<void>): void {

@@ -3,6 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import { type Report, type ReportAccepted, reportReference } from '../../shared/report-schema';
 import type { Database, DefectOrigin } from '../db/schema';
 import type { CheckedImage } from './image-check';
+import { preparedStatement } from '../db/prepared-statements';
 
 export const processReportJobKind = 'report.process';
 
@@ -26,7 +27,7 @@ export async function storeReport(db: Kysely<Database>, input: ToStore): Promise
   const imageSha256 = image ? createHash('sha256').update(image.bytes).digest('hex') : null;
   // One statement (data-modifying CTEs) is atomic without an explicit transaction and costs one
   // round trip: the report, its content-addressed image and its processing job commit together.
-  const result = await sql<{ id: string }>`
+  const result = await sql<{ id: string }>`${sql.raw(preparedStatement)}
     with inserted as (
       insert into reports (project_id, client_id, origin, payload, title, description, expected, steps, reporter_email,
                            reporter_id, url, environment, client_ip, user_agent, reporter_token_hash)

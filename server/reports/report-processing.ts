@@ -1,12 +1,13 @@
 import { type Transaction, sql } from 'kysely';
 import type { Report } from '../../shared/report-schema';
 import type { Database, Job, ReportRow } from '../db/schema';
-import { assignReportToDefect } from '../dedup/assign-report';
+import { assignReportToDefect, reportRowFeatures } from '../dedup/assign-report';
+import { RunningStatistics } from '../dedup/duplicate-index';
 import { enqueueReportEmbedding } from '../dedup/dedup-jobs';
 import { enrichReport } from '../enrich/enrich-report';
 import { enqueueJob } from '../outbox/job-queue';
 import { findOrCreateRelease, type Release } from '../releases/release-service';
-import { onDefectCreated, onReportAddedToDefect } from '../routing/route-defect';
+import { onDefectCreated, onReportAddedToDefect, routingTriggersByProject } from '../routing/route-defect';
 
 export const suggestReportJobKind = 'report.suggest';
 
@@ -28,8 +29,10 @@ export async function processReport(trx: Transaction<Database>, reportId: string
 /**
  * Processes several stored reports in one transaction, in the order they arrived, with the
  * per-report work that does not depend on dedup done once for all of them: one read (rows
- * locked), the component rules once per project, each release once, one enrichment update and
- * one final update. Dedup still sees the reports one at a time, each after the ones before it.
+ * locked), the component rules once per project, each release once, the corpus statistics of
+ * all their terms once, which routing triggers have rules once. Dedup still sees the reports one
+ * at a time, each after the ones before it: per report, its retrieval (two statements) and one
+ * statement writing the defect, the report (enrichment, candidates, state) and its index entry.
  */
 export async function processReports(trx: Transaction<Database>, reportIds: readonly string[], options: ProcessingOptions): Promise<void> {
   if (reportIds.length === 0) return;
@@ -75,29 +78,47 @@ export async function processReports(trx: Transaction<Database>, reportIds: read
       enrichment: { ...(report.enrichment ?? {}), ...enrichment.details },
     });
   }
-  // One statement writes every report's enrichment (dedup reads these columns of earlier reports).
-  await sql`
-    update reports r set route = v.route, component = v.component, error_signature = v.error_signature,
-      request_signature = v.request_signature, release_id = v.release_id, enrichment = v.enrichment
-    from unnest(${enriched.map((report) => report.id)}::uuid[], ${enriched.map((report) => report.route)}::text[],
-                ${enriched.map((report) => report.component)}::text[], ${enriched.map((report) => report.errorSignature)}::text[],
-                ${enriched.map((report) => report.requestSignature)}::text[], ${enriched.map((report) => report.releaseId)}::uuid[],
-                ${enriched.map((report) => JSON.stringify(report.enrichment))}::jsonb[])
-      as v(id, route, component, error_signature, request_signature, release_id, enrichment)
-    where r.id = v.id
-  `.execute(trx);
-  for (const report of enriched) {
-    const assignment = await assignReportToDefect(trx, report);
-    // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
-    if (assignment.created) await onDefectCreated(trx, { id: assignment.defectId });
-    else await onReportAddedToDefect(trx, assignment.defectId);
+  // Dedup reads the corpus statistics of all the batch's terms once per project; the per-report
+  // update of the assignment also writes the enrichment and the state (one row version per report).
+  const statistics = new Map<string, RunningStatistics>();
+  for (const projectId of projectIds) {
+    const features = enriched.filter((report) => report.projectId === projectId).map((report) => reportRowFeatures(report));
+    statistics.set(projectId, await RunningStatistics.load(trx, projectId, features));
   }
-  // assignReportToDefect stored the candidates; what is left is the state.
-  await trx
-    .updateTable('reports')
-    .set({ state: 'processed', processedAt: new Date() })
-    .where('id', 'in', enriched.map((report) => report.id))
-    .execute();
+  const triggers = await routingTriggersByProject(trx, projectIds);
+  const notAssigned: ReportRow[] = [];
+  for (const report of enriched) {
+    if (report.defectId) {
+      // A retried job whose report kept its defect: only the enrichment and the state remain.
+      notAssigned.push(report);
+      continue;
+    }
+    const assignment = await assignReportToDefect(trx, report, { statistics: statistics.get(report.projectId), completion: report });
+    // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
+    const projectTriggers = triggers.get(report.projectId);
+    if (assignment.created) {
+      if (projectTriggers?.has('defect_created')) await onDefectCreated(trx, { id: assignment.defectId });
+    } else {
+      await onReportAddedToDefect(trx, assignment.defectId, { thresholdRules: Boolean(projectTriggers?.has('threshold_crossed')) });
+    }
+  }
+  if (notAssigned.length > 0) {
+    await sql`
+      update reports r set route = v.route, component = v.component, error_signature = v.error_signature,
+        request_signature = v.request_signature, release_id = v.release_id, enrichment = v.enrichment,
+        state = 'processed', processed_at = now()
+      from unnest(${notAssigned.map((report) => report.id)}::uuid[], ${notAssigned.map((report) => report.route)}::text[],
+                  ${notAssigned.map((report) => report.component)}::text[], ${notAssigned.map((report) => report.errorSignature)}::text[],
+                  ${notAssigned.map((report) => report.requestSignature)}::text[], ${notAssigned.map((report) => report.releaseId)}::uuid[],
+                  ${notAssigned.map((report) => JSON.stringify(report.enrichment))}::jsonb[])
+        as v(id, route, component, error_signature, request_signature, release_id, enrichment)
+      where r.id = v.id
+    `.execute(trx);
+    for (const report of notAssigned) {
+      // As before: a report that kept its defect still counts as added to it (routing, regressions).
+      await onReportAddedToDefect(trx, report.defectId!, { thresholdRules: Boolean(triggers.get(report.projectId)?.has('threshold_crossed')) });
+    }
+  }
   // The embedding comes later, from its own job: it re-ranks the possible duplicates, never delays the report.
   if (options.embeddings) {
     for (const report of enriched) await enqueueReportEmbedding(trx, report.projectId, report.id);

@@ -79,6 +79,23 @@ export async function routeDefect(trx: Transaction<Database>, defectId: string, 
 }
 
 /**
+ * The triggers each project has enabled rules for, in one read: report processing asks once per
+ * batch and skips `routeDefect` for the triggers no rule listens to (most projects, most triggers).
+ */
+export async function routingTriggersByProject(trx: Transaction<Database>, projectIds: readonly string[]): Promise<Map<string, Set<RoutingTrigger>>> {
+  const byProject = new Map<string, Set<RoutingTrigger>>(projectIds.map((id) => [id, new Set()]));
+  if (projectIds.length === 0) return byProject;
+  const rows = await trx
+    .selectFrom('routingRules')
+    .select(['projectId', 'triggers'])
+    .where('projectId', 'in', [...projectIds])
+    .where('enabled', '=', true)
+    .execute();
+  for (const row of rows) for (const trigger of row.triggers as RoutingTrigger[]) byProject.get(row.projectId)?.add(trigger);
+  return byProject;
+}
+
+/**
  * Call after a new defect is committed to (inside the same transaction): runs the
  * `defect_created` rules. The lead's report processing calls this after dedup created a defect.
  */
@@ -92,8 +109,12 @@ export async function onDefectCreated(trx: Transaction<Database>, defect: Pick<D
  * already done, flags a possible regression and queues a comment on each ticket
  * ("3 new reports since it was resolved, last on 1.4.2"), gathered over a short window.
  */
-export async function onReportAddedToDefect(trx: Transaction<Database>, defectId: string): Promise<void> {
-  await routeDefect(trx, defectId, 'threshold_crossed');
+export async function onReportAddedToDefect(
+  trx: Transaction<Database>,
+  defectId: string,
+  options: { /** False when the caller knows the project has no enabled `threshold_crossed` rule (saves reading them). */ thresholdRules?: boolean } = {},
+): Promise<void> {
+  if (options.thresholdRules !== false) await routeDefect(trx, defectId, 'threshold_crossed');
   const defect = await trx.selectFrom('defects').select(['id', 'projectId', 'status', 'resolvedAt']).where('id', '=', defectId).executeTakeFirst();
   if (!defect) return;
   const tickets = await trx.selectFrom('externalTickets').select(['id', 'state', 'updatedAt', 'destinationId']).where('defectId', '=', defectId).execute();
