@@ -139,11 +139,15 @@ export async function findSimilarReports(
   const excluded = new Set(options.excludeReportIds ?? []);
   const rows: CandidateRow[] = [];
   if (retrievalTerms.length > 0) {
-    // Each term's newest postings (index-only scan), accumulated by the query's idf weights;
-    // the counts travel back as arrays so TypeScript re-scores without a second read.
+    // Each term's newest postings (index-only scan), accumulated by the query's idf weights.
+    // Ranking first by the summed weight alone and gathering counts only for the best reports
+    // keeps the per-report arrays (each group of array_agg has its own memory context, enough to
+    // spill the aggregate to disk) to the `rescored` that are read; the title and body counts
+    // travel packed in one integer (title · 65536 + body, both ≤ 32,767), so TypeScript re-scores
+    // without a second read.
     const retrieved = await sql<CandidateRow>`
-      with hits as (
-        select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
+      with hits as materialized (
+        select p.report_id, q.ordinal::int as ordinal, p.title_count::int * 65536 + p.body_count as counts, q.weight
         from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
         cross join lateral (
           select report_id, title_count, body_count from dedup_postings
@@ -151,16 +155,19 @@ export async function findSimilarReports(
           order by received_at desc
           limit ${limits.postingsPerTerm}
         ) p
-      ), ranked as (
-        select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
-        from hits
+      ), best as (
+        select report_id from hits
         group by report_id
         order by sum(weight) desc, report_id
         limit ${limits.rescored}
+      ), ranked as (
+        select hits.report_id, array_agg(hits.ordinal) as ordinals, array_agg(hits.counts) as counts
+        from hits join best on best.report_id = hits.report_id
+        group by hits.report_id
       )
-      select ranked.report_id, ranked.ordinals, ranked.title_counts, ranked.body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
+      select ranked.report_id, ranked.ordinals, ranked.counts,
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+             ${withEmbeddings ? sql`, d.embedding` : sql``}
       from ranked
       join dedup_documents d on d.report_id = ranked.report_id
       join reports r on r.id = ranked.report_id
@@ -188,9 +195,9 @@ export async function findSimilarReports(
   for (const row of rows) signatureIds.delete(row.reportId);
   if (signatureIds.size > 0) {
     const extra = await sql<CandidateRow>`
-      select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as title_counts, '{}'::int[] as body_counts,
-             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
-             case when ${withEmbeddings} then d.embedding end as embedding
+      select d.report_id, '{}'::int[] as ordinals, '{}'::int[] as counts,
+             d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature
+             ${withEmbeddings ? sql`, d.embedding` : sql``}
       from dedup_documents d join reports r on r.id = d.report_id
       where d.report_id = any(${[...signatureIds]}::uuid[]) and r.defect_id is not null
     `.execute(db);
@@ -206,8 +213,10 @@ export async function findSimilarReports(
     row.ordinals.forEach((ordinal, position) => {
       const term = queryOrdinals[Number(ordinal) - 1];
       visible.push(term);
-      if (row.titleCounts[position] > 0) titleTerms.set(term, row.titleCounts[position]);
-      if (row.bodyCounts[position] > 0) bodyTerms.set(term, row.bodyCounts[position]);
+      const titleCount = Math.floor(row.counts[position] / 65536);
+      const bodyCount = row.counts[position] % 65536;
+      if (titleCount > 0) titleTerms.set(term, titleCount);
+      if (bodyCount > 0) bodyTerms.set(term, bodyCount);
     });
     const candidate = prepareStoredReport(
       {
@@ -219,7 +228,7 @@ export async function findSimilarReports(
         releaseId: row.releaseId,
         errorSignature: row.errorSignature,
         requestSignature: row.requestSignature,
-        embedding: row.embedding,
+        embedding: row.embedding ?? null,
       },
       visible,
       row,
@@ -237,8 +246,8 @@ export async function findSimilarReports(
 interface CandidateRow {
   reportId: string;
   ordinals: number[];
-  titleCounts: number[];
-  bodyCounts: number[];
+  /** Per matched term: title count · 65536 + body count. */
+  counts: number[];
   norm: number;
   titleNorm: number;
   receivedAt: Date;
@@ -248,7 +257,8 @@ interface CandidateRow {
   releaseId: string | null;
   errorSignature: string | null;
   requestSignature: string | null;
-  embedding: number[] | null;
+  /** Only selected when the query has an embedding to compare with. */
+  embedding?: number[] | null;
 }
 
 /**
