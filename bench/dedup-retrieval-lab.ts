@@ -85,6 +85,11 @@ await sql`
 `.execute(db);
 await refreshNorms(db, project.id);
 await sql`analyze`.execute(db);
+const sizes = await sql<{ name: string; size: string }>`
+  select c.relname as name, pg_size_pretty(pg_relation_size(c.oid)) as size from pg_class c
+  where c.relname in ('dedup_postings', 'dedup_postings_lookup', 'dedup_terms', 'dedup_terms_pkey', 'dedup_documents', 'reports', 'defects')
+`.execute(db);
+console.log(sizes.rows.map((row) => `${row.name} ${row.size}`).join(', '));
 console.log(`loaded ${records.length} reports in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
 
 const queryCount = Number(values.queries);
@@ -240,7 +245,17 @@ async function time(name: string, variant: Variant) {
   const cpu = process.cpuUsage(cpuBefore);
   console.log(`${name.padEnd(40)} ${(((cpu.user + cpu.system) / 1000) / sample.length).toFixed(2).padStart(7)} ms CPU ${((performance.now() - began) / sample.length).toFixed(2).padStart(7)} ms wall per query`);
 }
+const blocks = () => sql<{ name: string; heapRead: number; heapHit: number; indexRead: number; indexHit: number }>`
+  select relname as name, heap_blks_read::int as heap_read, heap_blks_hit::int as heap_hit, idx_blks_read::int as index_read, idx_blks_hit::int as index_hit
+  from pg_statio_user_tables where relname in ('dedup_postings', 'dedup_documents', 'reports', 'dedup_terms')
+`.execute(db);
+const blocksBefore = await blocks();
 for (const [name, variant] of Object.entries(variants)) if (!values.only || name.includes(values.only)) await time(name, variant);
+console.log('buffer reads (not in shared_buffers) / hits during the timings:');
+for (const row of (await blocks()).rows) {
+  const before = blocksBefore.rows.find((other) => other.name === row.name)!;
+  console.log(`  ${row.name}: heap ${row.heapRead - before.heapRead} read / ${row.heapHit - before.heapHit} hit, index ${row.indexRead - before.indexRead} read / ${row.indexHit - before.indexHit} hit`);
+}
 if (values.only) process.exit(0);
 await sql`vacuum dedup_postings`.execute(db);
 console.log('after vacuum dedup_postings (visibility map set: index-only scans without heap fetches):');
