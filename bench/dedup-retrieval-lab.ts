@@ -20,7 +20,7 @@ const { values } = parseArgs({
     data: { type: 'string', default: '../shared/data/dedup/dev.jsonl' },
     limit: { type: 'string' },
     queries: { type: 'string', default: '200' },
-    /** Only the variants whose name contains this. */
+    /** Only the variants whose name matches this regular expression. */
     only: { type: 'string' },
   },
 });
@@ -250,7 +250,7 @@ const blocks = () => sql<{ name: string; heapRead: number; heapHit: number; inde
   from pg_statio_user_tables where relname in ('dedup_postings', 'dedup_documents', 'reports', 'dedup_terms')
 `.execute(db);
 const blocksBefore = await blocks();
-for (const [name, variant] of Object.entries(variants)) if (!values.only || name.includes(values.only)) await time(name, variant);
+for (const [name, variant] of Object.entries(variants)) if (!values.only || new RegExp(values.only).test(name)) await time(name, variant);
 console.log('buffer reads (not in shared_buffers) / hits during the timings:');
 for (const row of (await blocks()).rows) {
   const before = blocksBefore.rows.find((other) => other.name === row.name)!;

@@ -161,7 +161,8 @@ export async function findSimilarReports(
         order by sum(weight) desc, report_id
         limit ${limits.rescored}
       ), ranked as (
-        select hits.report_id, array_agg(hits.ordinal) as ordinals, array_agg(hits.counts) as counts
+        -- in query-term order, as before the split: the scorer then sums in the same order (same floats)
+        select hits.report_id, array_agg(hits.ordinal order by hits.ordinal) as ordinals, array_agg(hits.counts order by hits.ordinal) as counts
         from hits join best on best.report_id = hits.report_id
         group by hits.report_id
       )
