@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database, ReportRow } from '../db/schema';
-import { attachReportToDefect, createDefectForReport, systemActor } from '../defects/defect-service';
+import { attachReportToDefect, createDefect, systemActor } from '../defects/defect-service';
 import { findSimilarReports, indexReport, reportFeatures, type RetrievalLimits, type ScoredReport } from './duplicate-index';
 import { type AutoMergePolicy, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
 
@@ -105,10 +105,8 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
   if (target && options.autoMerge !== false) {
     defectId = target.defectId;
     created = false;
-    await attachReportToDefect(trx, report.id, defectId, systemActor, candidates);
   } else {
-    // Most reports open a defect: one statement creates it and moves the report onto it.
-    const defect = await createDefectForReport(
+    const defect = await createDefect(
       trx,
       {
         projectId: report.projectId,
@@ -121,14 +119,13 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
         errorSignature: report.errorSignature,
         requestSignature: report.requestSignature,
         firstSeenAt: report.receivedAt,
-        reportId: report.id,
-        candidates,
       },
       systemActor,
     );
     defectId = defect.id;
     created = true;
   }
+  await attachReportToDefect(trx, report.id, defectId, systemActor, candidates);
   await indexReport(trx, { reportId: report.id, projectId: report.projectId, features, prepared, weights: options.weights });
   return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
 }

@@ -67,57 +67,6 @@ export async function createDefect(trx: Transaction<Database>, input: NewDefectI
   return defect;
 }
 
-/**
- * Opens a defect for one report and puts the report on it, in one statement: the counter, the
- * defect (its counts are those of its single report), the report move, and the `created` and
- * `report_added` events. The same rows as `createDefect` followed by `attachReportToDefect`,
- * two round trips fewer: report processing opens a defect for most reports, and on embedded
- * PGlite each statement costs more than the rows it writes.
- */
-export async function createDefectForReport(
-  trx: Transaction<Database>,
-  input: NewDefectInput & { reportId: string; candidates?: readonly unknown[] },
-  actor: Actor = systemActor,
-): Promise<Defect> {
-  const seenAt = input.firstSeenAt ?? new Date();
-  const candidatesJson = input.candidates ? JSON.stringify(input.candidates) : null;
-  const result = await sql<Defect & { movedReports: number }>`
-    with counter as (
-      update projects set next_defect_number = next_defect_number + 1 where id = ${input.projectId}
-      returning key_prefix, next_defect_number - 1 as number
-    ), defect as (
-      insert into defects (project_id, number, key, title, description, origin, component, route, severity, priority,
-                           found_in_release_id, error_signature, request_signature, first_seen_at, last_seen_at, created_at,
-                           report_count, affected_users)
-      select ${input.projectId}, number, key_prefix || '-' || number, ${input.title.slice(0, 300) || 'Untitled defect'},
-             ${input.description ?? ''}, ${input.origin}, ${input.component ?? null}, ${input.route ?? null}, ${input.severity ?? null},
-             ${input.priority ?? null}, ${input.foundInReleaseId ?? null}::uuid, ${input.errorSignature ?? null}, ${input.requestSignature ?? null},
-             ${seenAt}::timestamptz, ${seenAt}::timestamptz, ${seenAt}::timestamptz, 1, 1
-      from counter
-      returning *
-    ), moved as (
-      update reports set defect_id = (select id from defect), candidates = coalesce(${candidatesJson}::jsonb, candidates)
-      where id = ${input.reportId} and project_id = ${input.projectId} and exists (select 1 from defect)
-      returning id
-    ), events as (
-      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
-      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created',
-             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), ${seenAt}::timestamptz
-      from defect
-      union all
-      select defect.project_id, defect.id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'report_added', jsonb_build_object('reportId', moved.id), ${new Date()}::timestamptz
-      from defect cross join moved
-    )
-    select defect.*, (select count(*) from moved)::int as moved_reports from defect
-  `.execute(trx);
-  const row = result.rows[0];
-  if (!row) throw new AppError('not_found', 'project not found');
-  // Thrown inside the caller's transaction, which then rolls the new defect back too.
-  if (row.movedReports !== 1) throw new AppError('not_found', 'report not found');
-  const { movedReports: _moved, ...defect } = row;
-  return defect;
-}
-
 /** Appends one history event. Metrics read these, so every change to a defect goes through here. */
 export async function recordDefectEvent(
   db: Executor,
