@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { sql } from 'kysely';
+import { type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../server/db/database';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     'pglite-on-disk': { type: 'boolean', default: false },
     /** Writes each report's top candidates (scores, signals, relevance) as JSON lines, for tuning the auto-merge policy. */
     dump: { type: 'string' },
+    /** Prints where the engine's time went over the last 1,000 reports: per SQL statement (wall and process CPU), and the rest (TypeScript). */
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -81,6 +83,47 @@ async function openScratchDatabase(): Promise<{ database: DatabaseHandle; cleanu
   };
 }
 
+/**
+ * Times each statement the engine sends, from compilation to its result: wall time and this
+ * process's CPU (on PGlite the database runs in this process, so its CPU is the statement's cost
+ * whatever the machine's load; on PostgreSQL only wall time means anything). Statements are named
+ * by their first words, so the same statement from different reports adds up.
+ */
+class StatementProfile implements KyselyPlugin {
+  readonly #started = new WeakMap<object, { name: string; wall: number; cpu: NodeJS.CpuUsage }>();
+  /** statement name → [wall ms, cpu ms, count] for the current report */
+  current = new Map<string, [number, number, number]>();
+  /** Only statements sent while this is set count (the engine's, not the replay's own). */
+  active = false;
+
+  transformQuery(args: { node: RootOperationNode; queryId: object }): RootOperationNode {
+    if (this.active) this.#started.set(args.queryId, { name: statementName(args.node), wall: performance.now(), cpu: process.cpuUsage() });
+    return args.node;
+  }
+
+  async transformResult<R>(args: { result: R; queryId: object }): Promise<R> {
+    const started = this.#started.get(args.queryId);
+    if (started) {
+      const cpu = process.cpuUsage(started.cpu);
+      const entry = this.current.get(started.name) ?? [0, 0, 0];
+      entry[0] += performance.now() - started.wall;
+      entry[1] += (cpu.user + cpu.system) / 1000;
+      entry[2] += 1;
+      this.current.set(started.name, entry);
+    }
+    return args.result;
+  }
+}
+
+function statementName(node: RootOperationNode): string {
+  if (node.kind === 'RawNode') {
+    const text = node.sqlFragments.join('$').replace(/\s+/g, ' ').trim();
+    return text.slice(0, 70);
+  }
+  const table = JSON.stringify(node).match(/"table":\{"kind":"IdentifierNode","name":"([^"]+)"/)?.[1] ?? '';
+  return `${node.kind} ${table}`;
+}
+
 function percentile(sorted: readonly number[], share: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))];
@@ -90,8 +133,9 @@ async function main(): Promise<void> {
   const records = readBenchmarkFile(values.data!, values.limit ? Number(values.limit) : undefined);
   const { database, cleanup, label } = await openScratchDatabase();
   try {
-    const { db } = database;
-    await migrateToLatest(db, createLogger('silent'));
+    const profile = values.profile ? new StatementProfile() : undefined;
+    const db = profile ? database.db.withPlugin(profile) : database.db;
+    await migrateToLatest(database.db, createLogger('silent'));
     const project = await createProject(db, { name: 'Benchmark', keyPrefix: 'BENCH' });
     const jobs = new JobWorker(db, createLogger('silent'), { concurrency: 1, pollIntervalMs: 1000 });
     await registerDedupJobHandlers(jobs, db, createLogger('silent'), undefined);
@@ -104,6 +148,9 @@ async function main(): Promise<void> {
     // CPU time of this process (PGlite runs in it): the wall time on a shared machine also
     // counts waiting for other processes' turn on the cores.
     const cpuTimings: number[] = [];
+    /** Per statement over the last 1,000 reports: [wall ms, cpu ms, count]. */
+    const profileTotals = new Map<string, [number, number, number]>();
+    let profiledReports = 0, profiledWall = 0, profiledCpu = 0;
     let queries = 0, hits1 = 0, hits5 = 0, hits10 = 0, reciprocal = 0;
     let merges = 0, correctMerges = 0, mergedQueries = 0, correctMergedQueries = 0;
     const started = performance.now();
@@ -127,9 +174,12 @@ async function main(): Promise<void> {
           })
           .returningAll()
           .executeTakeFirstOrThrow();
+        profile?.current.clear();
+        if (profile) profile.active = true;
         const began = performance.now();
         const cpuBefore = process.cpuUsage();
         const result = await assignReportToDefect(trx, report, { autoMerge: false, returnedCandidates: 100 });
+        if (profile) profile.active = false;
         engineMs = performance.now() - began;
         const cpu = process.cpuUsage(cpuBefore);
         engineCpuMs = (cpu.user + cpu.system) / 1000;
@@ -139,6 +189,18 @@ async function main(): Promise<void> {
       await jobs.drain();
       timings.push(engineMs);
       cpuTimings.push(engineCpuMs);
+      if (profile && index >= records.length - 1000) {
+        profiledReports += 1;
+        profiledWall += engineMs;
+        profiledCpu += engineCpuMs;
+        for (const [name, [wall, cpu, count]] of profile.current) {
+          const total = profileTotals.get(name) ?? [0, 0, 0];
+          total[0] += wall;
+          total[1] += cpu;
+          total[2] += count;
+          profileTotals.set(name, total);
+        }
+      }
       recordOfDefect.set(assignment.defectId, record.id);
 
       const group = groupOf.get(record.id)!;
@@ -202,6 +264,18 @@ async function main(): Promise<void> {
     log(`speed: ${digits(result.reportsPerSecond)} reports/s, p50 ${digits(result.p50Ms)} ms, p95 ${digits(result.p95Ms)} ms per report (last ${last.length}); process CPU p95 ${digits(result.p95CpuMs)} ms`);
     if (result.scaleFactor !== undefined) {
       log(`retrieval at ${result.scaleReports} stored reports: p50 ${digits(result.scaleP50MsAfter)} ms vs ${digits(result.scaleP50MsBefore)} ms at ${records.length}: slowdown ×${digits(result.scaleFactor)}`);
+    }
+    if (profile && profiledReports > 0) {
+      const per = (value: number) => (value / profiledReports).toFixed(2);
+      let sqlWall = 0, sqlCpu = 0;
+      log(`where the engine's time went, mean per report over the last ${profiledReports} (wall ms / process CPU ms / statements):`);
+      for (const [name, [wall, cpu, count]] of [...profileTotals].sort((a, b) => b[1][1] - a[1][1])) {
+        sqlWall += wall;
+        sqlCpu += cpu;
+        log(`  ${per(wall).padStart(7)} ${per(cpu).padStart(7)} ${per(count).padStart(5)}  ${name}`);
+      }
+      log(`  ${per(profiledWall - sqlWall).padStart(7)} ${per(profiledCpu - sqlCpu).padStart(7)}        outside statements (tokenizing, scoring, candidates in TypeScript)`);
+      log(`  ${per(profiledWall).padStart(7)} ${per(profiledCpu).padStart(7)}        engine total`);
     }
     if (values.json) {
       const rounded = (keys: readonly string[]) => Object.fromEntries(keys.map((key) => [key, Math.round(result[key] * 10_000) / 10_000]));

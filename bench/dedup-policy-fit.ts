@@ -3,6 +3,7 @@
  * benchmark file, with a time split so the figures say how it does on reports it never saw:
  *
  *   npx tsx bench/dedup-policy-fit.ts [--data ../shared/data/dedup/dev.jsonl] [--fit-share 0.6] [--beta 0.25 | --min-precision P]
+ *                                     [--query-terms N] [--postings-per-term N] [--rescored N]
  *
  * 1. Replays the file in memory exactly like the engine (bench/dedup-replay.ts) and keeps, for
  *    every report (duplicate or not), the features of its best candidate and runner-up; the
@@ -14,11 +15,14 @@
  *    queries over duplicate queries): with `--min-precision`, the most coverage at that
  *    precision; by default the best F-beta with beta 0.25 (precision counts four times as much
  *    as coverage: a wrong merge hides a bug, a missed one still shows as a suggestion).
- * 4. Prints precision and coverage on both parts and the model as TypeScript.
+ * 4. Prints the replay's recall@1/5/10 and MRR, precision and coverage on both parts and the
+ *    model as TypeScript. The retrieval limits default to the engine's (`defaultRetrievalLimits`);
+ *    the flags replay other limits, to check a change keeps recall before making it.
  */
 import { parseArgs } from 'node:util';
 import { readBenchmarkFile } from './dedup-data';
 import { replay } from './dedup-replay';
+import { defaultRetrievalLimits } from '../server/dedup/duplicate-index';
 import { type AutoMergeFeatureName, autoMergeFeatureNames, autoMergeFeatures } from '../server/dedup/duplicate-score';
 
 const { values } = parseArgs({
@@ -30,8 +34,18 @@ const { values } = parseArgs({
     l2: { type: 'string', default: '1' },
     /** Comma-separated features to leave out (their weight stays 0), for comparing feature sets. */
     without: { type: 'string', default: '' },
+    'query-terms': { type: 'string' },
+    'postings-per-term': { type: 'string' },
+    rescored: { type: 'string' },
   },
 });
+
+const limits = {
+  ...defaultRetrievalLimits,
+  ...(values['query-terms'] ? { queryTerms: Number(values['query-terms']) } : {}),
+  ...(values['postings-per-term'] ? { postingsPerTerm: Number(values['postings-per-term']) } : {}),
+  ...(values.rescored ? { rescored: Number(values.rescored) } : {}),
+};
 
 interface Example {
   features: number[];
@@ -44,10 +58,18 @@ const round = (value: number) => Math.round(value * 10_000) / 10_000;
 const records = readBenchmarkFile(values.data!);
 const examples: Example[] = [];
 let duplicates = 0;
+let hits1 = 0, hits5 = 0, hits10 = 0, reciprocal = 0;
 replay(
   records,
   (report) => {
-    if (report.isDuplicate) duplicates += 1;
+    if (report.isDuplicate) {
+      duplicates += 1;
+      const rank = report.relevantRank;
+      if (rank >= 1 && rank <= 1) hits1 += 1;
+      if (rank >= 1 && rank <= 5) hits5 += 1;
+      if (rank >= 1 && rank <= 10) hits10 += 1;
+      if (rank >= 1) reciprocal += 1 / rank;
+    }
     const [best, runnerUp] = report.candidates;
     if (!best) return;
     const rounded = (candidate: typeof best) => ({
@@ -58,6 +80,7 @@ replay(
     examples.push({ features: autoMergeFeatureNames.map((name) => features[name]), right: best.relevant, isDuplicate: report.isDuplicate });
   },
   2,
+  limits,
 );
 
 const fitCount = Math.floor(examples.length * Number(values['fit-share']));
@@ -170,6 +193,10 @@ if (values['min-precision']) {
 
 const format = (figures: ReturnType<typeof evaluate>) =>
   `${figures.merges} merges, precision ${figures.precision.toFixed(3)}, coverage ${figures.coverage.toFixed(3)}, precision on duplicates only ${figures.precisionOnDuplicates.toFixed(3)}`;
+console.log(`retrieval limits ${JSON.stringify(limits)}`);
+console.log(
+  `recall@1 ${(hits1 / duplicates).toFixed(3)}  recall@5 ${(hits5 / duplicates).toFixed(3)}  recall@10 ${(hits10 / duplicates).toFixed(3)}  MRR ${(reciprocal / duplicates).toFixed(3)}`,
+);
 console.log(`${records.length} reports (${duplicates} duplicates); fit on the first ${fitPart.length} with a candidate, threshold chosen on the last ${choosePart.length}`);
 console.log('precision / coverage on the later part by threshold:');
 for (const threshold of [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6]) console.log(`  ≥ ${threshold.toFixed(2)}: ${format(evaluate(choosePart, threshold))}`);

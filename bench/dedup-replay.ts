@@ -8,7 +8,7 @@
  * Used to tune the weights and to fit the auto-merge model (bench/dedup-policy-fit.ts).
  */
 import { type BenchmarkRecord, benchmarkFeatures } from './dedup-data';
-import { defaultRetrievalLimits, shouldRefreshNorms } from '../server/dedup/duplicate-index';
+import { type RetrievalLimits, defaultRetrievalLimits, shouldRefreshNorms } from '../server/dedup/duplicate-index';
 import {
   type CorpusStatistics,
   type ScoreSignals,
@@ -38,8 +38,12 @@ export interface ReplayedReport {
 }
 
 /** Replays `records` (sorted by creation) and calls `onReport` for each report after ranking it. */
-export function replay(records: readonly BenchmarkRecord[], onReport: (report: ReplayedReport) => void, keep = 10): void {
-  const limits = defaultRetrievalLimits;
+export function replay(
+  records: readonly BenchmarkRecord[],
+  onReport: (report: ReplayedReport) => void,
+  keep = 10,
+  limits: Readonly<RetrievalLimits> = defaultRetrievalLimits,
+): void {
   const features = records.map(benchmarkFeatures);
   const groupOf = records.map((record) => record.dup_of ?? record.id);
   const documentFrequency = new Map<string, number>();

@@ -146,14 +146,18 @@ export async function findSimilarReports(
   // Reports found by embedding alone (when asked) join those found by words and signatures.
   const neighbourIds = features.embedding && options.embeddingStorage ? await nearestNeighbours(db, projectId, features.embedding, options.embeddingStorage) : [];
   // One statement, since dedup runs it for every report:
-  // - each query term's newest postings (index-only scan), accumulated by the query's idf weights;
-  //   the counts travel back as arrays so TypeScript re-scores without a second read;
+  // - each query term's newest postings (index-only scan), accumulated by the query's idf weights.
+  //   Ranking first by the summed weight alone and gathering counts only for the best reports
+  //   keeps the per-report arrays (each group of array_agg has its own memory context, enough to
+  //   spill the aggregate to disk) to the `rescored` that are read; the title and body counts
+  //   travel packed in one integer (title · 65536 + body, both ≤ 32,767), so TypeScript re-scores
+  //   without a second read;
   // - identical signatures, strong evidence even when the words differ ("it froze" vs "blank
   //   page"): the newest report of each of the 20 most recently seen live defects per signature
   //   (and the embedding's neighbours), without counts, unless the words found them already.
   const retrieved = await sql<CandidateRow>`${sql.raw(preparedStatement)}
-    with hits as (
-      select p.report_id, q.ordinal::int as ordinal, p.title_count, p.body_count, q.weight
+    with hits as materialized (
+      select p.report_id, q.ordinal::int as ordinal, p.title_count::int * 65536 + p.body_count as counts, q.weight
       from unnest(${queryOrdinals}::text[], ${retrievalTerms.map(([, weight]) => weight)}::float8[]) with ordinality as q(term, weight, ordinal)
       cross join lateral (
         select report_id, title_count, body_count from dedup_postings
@@ -161,12 +165,16 @@ export async function findSimilarReports(
         order by received_at desc
         limit ${limits.postingsPerTerm}
       ) p
-    ), ranked as (
-      select report_id, array_agg(ordinal) as ordinals, array_agg(title_count) as title_counts, array_agg(body_count) as body_counts
-      from hits
+    ), best as (
+      select report_id from hits
       group by report_id
       order by sum(weight) desc, report_id
       limit ${limits.rescored}
+    ), ranked as (
+      -- in query-term order: the scorer then sums in the same order (same floats)
+      select hits.report_id, array_agg(hits.ordinal order by hits.ordinal) as ordinals, array_agg(hits.counts order by hits.ordinal) as counts
+      from hits join best on best.report_id = hits.report_id
+      group by hits.report_id
     ), signature_reports as (
       (select latest.id as report_id
        from defects d
@@ -184,12 +192,12 @@ export async function findSimilarReports(
       union
       select unnest(${neighbourIds}::uuid[])
     ), chosen as (
-      select report_id, ordinals, title_counts, body_counts from ranked
+      select report_id, ordinals, counts from ranked
       union all
-      select s.report_id, '{}'::int[], '{}'::int[], '{}'::int[] from signature_reports s
+      select s.report_id, '{}'::int[], '{}'::int[] from signature_reports s
       where not exists (select 1 from ranked where ranked.report_id = s.report_id)
     )
-    select chosen.report_id, chosen.ordinals, chosen.title_counts, chosen.body_counts,
+    select chosen.report_id, chosen.ordinals, chosen.counts,
            d.norm, d.title_norm, d.received_at, r.defect_id, r.route, r.component, r.release_id, r.error_signature, r.request_signature,
            case when ${withEmbeddings} then d.embedding end as embedding
     from chosen
@@ -208,8 +216,10 @@ export async function findSimilarReports(
     row.ordinals.forEach((ordinal, position) => {
       const term = queryOrdinals[Number(ordinal) - 1];
       visible.push(term);
-      if (row.titleCounts[position] > 0) titleTerms.set(term, row.titleCounts[position]);
-      if (row.bodyCounts[position] > 0) bodyTerms.set(term, row.bodyCounts[position]);
+      const titleCount = Math.floor(row.counts[position] / 65536);
+      const bodyCount = row.counts[position] % 65536;
+      if (titleCount > 0) titleTerms.set(term, titleCount);
+      if (bodyCount > 0) bodyTerms.set(term, bodyCount);
     });
     const candidate = prepareStoredReport(
       {
@@ -221,7 +231,7 @@ export async function findSimilarReports(
         releaseId: row.releaseId,
         errorSignature: row.errorSignature,
         requestSignature: row.requestSignature,
-        embedding: row.embedding,
+        embedding: row.embedding ?? null,
       },
       visible,
       row,
@@ -239,8 +249,8 @@ export async function findSimilarReports(
 interface CandidateRow {
   reportId: string;
   ordinals: number[];
-  titleCounts: number[];
-  bodyCounts: number[];
+  /** Per matched term: title count · 65536 + body count. */
+  counts: number[];
   norm: number;
   titleNorm: number;
   receivedAt: Date;
@@ -250,7 +260,8 @@ interface CandidateRow {
   releaseId: string | null;
   errorSignature: string | null;
   requestSignature: string | null;
-  embedding: number[] | null;
+  /** Only selected when the query has an embedding to compare with. */
+  embedding?: number[] | null;
 }
 
 /**

@@ -67,4 +67,25 @@ describe('dedup benchmark on another file of the same format', () => {
     expect(full).toHaveProperty('autoMergePrecisionOnDuplicates');
     // A child process that compiles, opens and migrates a database: slow on a shared machine.
   }, 240_000);
+
+  it('with --scale grows the index to that many stored reports and prints the retrieval slowdown; --profile prints where the time went', async () => {
+    const setup = inject('testDatabase');
+    const environment = { ...process.env, DATABASE_URL: setup.kind === 'postgres' ? setup.url : '' };
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/dedup-benchmark.ts', '--data', file, '--json', '--scale', '50', '--profile'], {
+      env: environment,
+      timeout: 230_000,
+    });
+    const lines = stdout.trim().split('\n');
+    const full = JSON.parse(lines.at(-2)!) as Record<string, number>;
+    // 8 replayed reports copied until the project holds at least 50.
+    expect(full.scaleReports).toBeGreaterThanOrEqual(50);
+    for (const key of ['scaleP50MsBefore', 'scaleP50MsAfter', 'scaleFactor']) expect(full[key]).toBeGreaterThan(0);
+    expect(stdout).toMatch(new RegExp(`retrieval at ${full.scaleReports} stored reports: p50 [0-9.]+ ms vs [0-9.]+ ms at ${records.length}: slowdown ×[0-9.]+`));
+    // Every engine statement is named, the retrieval among them, and the rest is TypeScript.
+    expect(stdout).toContain("where the engine's time went");
+    expect(stdout).toMatch(/with hits as materialized/);
+    expect(stdout).toMatch(/outside statements/);
+    // The contract line is unchanged by either flag.
+    expect(Object.keys(JSON.parse(lines.at(-1)!))).toEqual(summaryKeys);
+  }, 240_000);
 });

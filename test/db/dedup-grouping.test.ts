@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import type { Assignment } from '../../server/dedup/assign-report';
+import { refreshDefectCounts } from '../../server/defects/defect-service';
 import { createProject } from '../../server/projects/project-service';
 import { inAppReports } from '../fixtures/in-app-reports';
 import { processReport } from '../support/dedup-reports';
@@ -53,5 +54,28 @@ describe('grouping of short in-app reports', () => {
   it('opens exactly one defect per real problem where signatures agree', () => {
     const defects = new Set([...indexesOf('pay-does-nothing'), ...indexesOf('avatar-upload')].map(defectOf));
     expect(defects.size).toBe(2);
+  });
+
+  it('a report that opens a defect has consistent counts, first seen and both events (recomputing changes nothing)', async () => {
+    const { db } = database;
+    const opened = assignments.filter((assignment) => assignment.created).map((assignment) => assignment.defectId);
+    expect(opened.length).toBeGreaterThan(3);
+    const read = () => db.selectFrom('defects').select(['id', 'reportCount', 'affectedUsers', 'firstSeenAt', 'lastSeenAt']).where('id', 'in', opened).orderBy('id').execute();
+    const stored = await read();
+    // Recomputing the counts from the reports (what attachReportToDefect does) changes nothing.
+    for (const defectId of opened) await refreshDefectCounts(db, defectId);
+    expect(await read()).toEqual(stored);
+    for (const defect of stored) {
+      const reports = await db.selectFrom('reports').select(['id', 'receivedAt']).where('defectId', '=', defect.id).orderBy('receivedAt').execute();
+      expect(defect.reportCount).toBe(reports.length);
+      expect(defect.firstSeenAt).toEqual(reports[0].receivedAt);
+      const events = await db.selectFrom('defectEvents').select(['kind', 'newValue']).where('defectId', '=', defect.id).orderBy('id').execute();
+      expect(events[0].kind).toBe('created');
+      expect(events.filter((event) => event.kind === 'report_added').map((event) => (event.newValue as { reportId: string }).reportId).sort()).toEqual(
+        reports.map((report) => report.id).sort(),
+      );
+    }
+    const states = await db.selectFrom('defectStates').select('defectId').where('defectId', 'in', opened).execute();
+    expect(new Set(states.map((state) => state.defectId)).size).toBe(opened.length);
   });
 });
