@@ -272,18 +272,18 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
     ),
     -- when each linked test case first passed on each release (one pass over their results)
     first_passes as (
-      select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at
-      from test_results r join test_runs u on u.id = r.test_run_id
+      -- with the test case's key, so the defects' key lists need no lookup per link
+      select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at, min(c.key) as key
+      from test_results r join test_runs u on u.id = r.test_run_id join test_cases c on c.id = r.test_case_id
       where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
         and r.test_case_id in (select test_case_id from links)
       group by 1, 2
     ),
     ineffective as (
       -- linked tests that passed on the defect's release before the defect was found
-      select l.defect_id, array_agg(distinct c.key order by c.key) as test_case_keys
+      select l.defect_id, array_agg(distinct p.key order by p.key) as test_case_keys
       from links l
       join first_passes p on p.test_case_id = l.test_case_id and p.release_id = l.release_id and p.first_passed_at <= l.created_at
-      join test_cases c on c.id = l.test_case_id
       group by l.defect_id
     ),
     escaped as (
@@ -333,6 +333,9 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
   const [snapshotResult, releases, testCasesPerComponent, project] = await Promise.all([
     db.transaction().execute(async (trx) => {
       await sql`set local work_mem = '64MB'`.execute(trx);
+      // JIT compiling this statement costs more (~200 ms) than running it; estimates over the
+      // materialized scope are rough enough to cross jit_above_cost now and then
+      await sql`set local jit = off`.execute(trx);
       return snapshot.execute(trx);
     }),
     orderedReleases(db, projectId),
