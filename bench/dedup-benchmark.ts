@@ -278,10 +278,10 @@ async function main(): Promise<void> {
     if (database.backend !== 'pglite') log('database maintenance: left to PostgreSQL autovacuum');
     else if (maintenanceEvery <= 0) log('database maintenance: off (--maintenance-every 0)');
     else {
-      const { checks, vacuums, analyzes, totalMs, checkMs, failures } = maintenance.totals;
+      const { checks, vacuums, analyzes, totalMs, checkMs, longestCheckMs, failures } = maintenance.totals;
       log(
         `database maintenance (every ${maintenanceEvery} reports, not in the per-report figures): ${checks} checks, ` +
-          `${vacuums} vacuums + ${analyzes} analyzes in ${totalMs.toFixed(0)} ms total (${checkMs.toFixed(0)} ms with the checks; ${(checkMs / records.length).toFixed(2)} ms per report replayed)` +
+          `${vacuums} vacuums + ${analyzes} analyzes in ${totalMs.toFixed(0)} ms total (${checkMs.toFixed(0)} ms with the checks; ${(checkMs / records.length).toFixed(2)} ms per report replayed; longest check ${longestCheckMs.toFixed(0)} ms)` +
           (failures > 0 ? `, ${failures} failures` : ''),
       );
     }

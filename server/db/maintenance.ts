@@ -56,6 +56,8 @@ export interface MaintenanceTotals {
   totalMs: number;
   /** Wall time of whole checks, statistics query included. */
   checkMs: number;
+  /** The longest check: the embedded database's one connection is busy that long (requests and jobs wait). */
+  longestCheckMs: number;
   failures: number;
 }
 
@@ -68,7 +70,7 @@ interface TableActivity {
 }
 
 export class DatabaseMaintenance {
-  readonly totals: MaintenanceTotals = { checks: 0, vacuums: 0, analyzes: 0, totalMs: 0, checkMs: 0, failures: 0 };
+  readonly totals: MaintenanceTotals = { checks: 0, vacuums: 0, analyzes: 0, totalMs: 0, checkMs: 0, longestCheckMs: 0, failures: 0 };
   readonly #db: Kysely<Database>;
   readonly #backend: DatabaseHandle['backend'];
   readonly #logger: Logger;
@@ -118,7 +120,9 @@ export class DatabaseMaintenance {
     this.#lastCheckAt = this.#now();
     const began = performance.now();
     this.#running = this.#check().finally(() => {
-      this.totals.checkMs += performance.now() - began;
+      const elapsed = performance.now() - began;
+      this.totals.checkMs += elapsed;
+      this.totals.longestCheckMs = Math.max(this.totals.longestCheckMs, elapsed);
       this.#running = undefined;
     });
     return this.#running;
