@@ -3,7 +3,7 @@
  * deduplication engine on a real database, in creation order, and prints its quality and speed.
  *
  *   npm run bench:dedup -- [--data ../shared/data/dedup/dev.jsonl] [--limit N] [--json] [--scale 100000]
- *                          [--pglite-on-disk] [--dump top-candidates.jsonl]
+ *                          [--pglite-on-disk] [--dump top-candidates.jsonl] [--maintenance-every 200]
  *
  * PGlite in memory by default (--pglite-on-disk: a temporary folder); PostgreSQL when DATABASE_URL is set (a scratch
  * database is created and dropped). Auto-merge is off, so every report stays its own defect and
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../server/db/database';
+import { DatabaseMaintenance } from '../server/db/maintenance';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
 import { createProject } from '../server/projects/project-service';
@@ -38,6 +39,11 @@ const { values } = parseArgs({
     dump: { type: 'string' },
     /** Prints where the engine's time went over the last 1,000 reports: per SQL statement (wall and process CPU), and the rest (TypeScript). */
     profile: { type: 'boolean', default: false },
+    /**
+     * Runs the embedded database's maintenance check (server/db/maintenance.ts) every N reports, as the
+     * server's timer would (0: never, to see the engine without it). No-op on PostgreSQL (autovacuum).
+     */
+    'maintenance-every': { type: 'string', default: '200' },
   },
 });
 
@@ -139,6 +145,10 @@ async function main(): Promise<void> {
     const project = await createProject(db, { name: 'Benchmark', keyPrefix: 'BENCH' });
     const jobs = new JobWorker(db, createLogger('silent'), { concurrency: 1, pollIntervalMs: 1000 });
     await registerDedupJobHandlers(jobs, db, createLogger('silent'), undefined);
+    // The replay is faster than real traffic, so the check has no minimum interval here: every
+    // N reports stands for the server's timer. Its time is outside the per-report figures and printed apart.
+    const maintenanceEvery = Number(values['maintenance-every']);
+    const maintenance = new DatabaseMaintenance(database, createLogger('silent'), { minimumIntervalMs: 0 });
     log(`replaying ${records.length} reports from ${values.data} on ${label}`);
 
     if (values.dump) writeFileSync(values.dump, '');
@@ -187,6 +197,7 @@ async function main(): Promise<void> {
       });
       // Jobs the report queued (the norm refresh when the corpus doubles) run after its commit, off its path.
       await jobs.drain();
+      if (maintenanceEvery > 0 && (index + 1) % maintenanceEvery === 0) await maintenance.runIfDue();
       timings.push(engineMs);
       cpuTimings.push(engineCpuMs);
       if (profile && index >= records.length - 1000) {
@@ -254,6 +265,8 @@ async function main(): Promise<void> {
       p50Ms: percentile(last, 0.5),
       p95Ms: percentile(last, 0.95),
       p95CpuMs: percentile([...cpuTimings.slice(-1000)].sort((a, b) => a - b), 0.95),
+      maintenanceVacuums: maintenance.totals.vacuums,
+      maintenanceMs: maintenance.totals.checkMs,
     };
     if (values.scale) Object.assign(result, await measureScale(database, project.id, records, Number(values.scale)));
 
@@ -262,6 +275,16 @@ async function main(): Promise<void> {
     log(`recall@1 ${digits(result['recall@1'])}  recall@5 ${digits(result['recall@5'])}  recall@10 ${digits(result['recall@10'])}  MRR ${digits(result.mrr)}`);
     log(`auto-merge (would have): ${merges} merges, precision ${digits(result.autoMergePrecision)}, coverage ${digits(result.autoMergeCoverage)}; precision on duplicate queries only ${digits(result.autoMergePrecisionOnDuplicates)}`);
     log(`speed: ${digits(result.reportsPerSecond)} reports/s, p50 ${digits(result.p50Ms)} ms, p95 ${digits(result.p95Ms)} ms per report (last ${last.length}); process CPU p95 ${digits(result.p95CpuMs)} ms`);
+    if (database.backend !== 'pglite') log('database maintenance: left to PostgreSQL autovacuum');
+    else if (maintenanceEvery <= 0) log('database maintenance: off (--maintenance-every 0)');
+    else {
+      const { checks, vacuums, analyzes, totalMs, checkMs, longestCheckMs, failures } = maintenance.totals;
+      log(
+        `database maintenance (every ${maintenanceEvery} reports, not in the per-report figures): ${checks} checks, ` +
+          `${vacuums} vacuums + ${analyzes} analyzes in ${totalMs.toFixed(0)} ms total (${checkMs.toFixed(0)} ms with the checks; ${(checkMs / records.length).toFixed(2)} ms per report replayed; longest check ${longestCheckMs.toFixed(0)} ms)` +
+          (failures > 0 ? `, ${failures} failures` : ''),
+      );
+    }
     if (result.scaleFactor !== undefined) {
       log(`retrieval at ${result.scaleReports} stored reports: p50 ${digits(result.scaleP50MsAfter)} ms vs ${digits(result.scaleP50MsBefore)} ms at ${records.length}: slowdown ×${digits(result.scaleFactor)}`);
     }

@@ -4,6 +4,7 @@ import { createApp, type AppDependencies } from './app';
 import type { Config } from './config';
 import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from './db/database';
 import { recordServerUrlInLock } from './db/data-directory-lock';
+import { DatabaseMaintenance } from './db/maintenance';
 import { migrateToLatest } from './db/migrate';
 import type { Logger } from './logger';
 import type { HttpLoad } from './http/request-context';
@@ -60,6 +61,9 @@ export async function startServer(config: Config, logger: Logger, options: { dat
   }
   // Single-process embedded database: anything left 'running' was orphaned by the last process.
   await jobs.start({ recoverAllRunning: database.backend === 'pglite' });
+  // PGlite has no autovacuum: without this, dedup retrieval slows down with every report.
+  const maintenance = new DatabaseMaintenance(database, logger);
+  maintenance.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -72,6 +76,7 @@ export async function startServer(config: Config, logger: Logger, options: { dat
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await serverClosed;
+        await maintenance.stop();
         await jobs.stop();
         await database.close();
       })();
