@@ -102,6 +102,16 @@ export interface ScoredReport {
   signals: ScoreSignals;
 }
 
+/** SQL: the newest report of each of the 20 most recently seen live defects with this signature. */
+function newestReportsOfDefectsWith(projectId: string, column: 'error_signature' | 'request_signature', signature: string | null) {
+  return sql`(select latest.id as report_id
+       from defects d
+       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
+       where d.project_id = ${projectId} and d.${sql.raw(column)} = ${signature}::text and d.merged_into_id is null
+       order by d.last_seen_at desc
+       limit 20)`;
+}
+
 /**
  * Finds the stored reports most likely to describe the same defect: retrieval from the
  * inverted index (each query term's newest postings, accumulated by idf weight in SQL), plus
@@ -176,19 +186,9 @@ export async function findSimilarReports(
       from hits join best on best.report_id = hits.report_id
       group by hits.report_id
     ), signature_reports as (
-      (select latest.id as report_id
-       from defects d
-       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-       where d.project_id = ${projectId} and d.error_signature = ${features.errorSignature}::text and d.merged_into_id is null
-       order by d.last_seen_at desc
-       limit 20)
+      ${newestReportsOfDefectsWith(projectId, 'error_signature', features.errorSignature)}
       union
-      (select latest.id as report_id
-       from defects d
-       cross join lateral (select r.id from reports r where r.defect_id = d.id order by r.received_at desc limit 1) latest
-       where d.project_id = ${projectId} and d.request_signature = ${features.requestSignature}::text and d.merged_into_id is null
-       order by d.last_seen_at desc
-       limit 20)
+      ${newestReportsOfDefectsWith(projectId, 'request_signature', features.requestSignature)}
       union
       select unnest(${neighbourIds}::uuid[])
     ), chosen as (
