@@ -1,7 +1,7 @@
 import { type Transaction, sql } from 'kysely';
 import { preparedStatement } from '../db/prepared-statements';
 import type { Database, ReportRow } from '../db/schema';
-import { refreshDefectCounts, systemActor } from '../defects/defect-service';
+import { createdEventValue, refreshDefectCounts, systemActor } from '../defects/defect-service';
 import { afterReportIndexed, findSimilarReports, indexReportCtes, reportFeatures, type RetrievalLimits, type RunningStatistics, type ScoredReport } from './duplicate-index';
 import { type AutoMergePolicy, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
 
@@ -179,8 +179,7 @@ async function writeAssignment(
       returning project_id, defect_id
     ), events as (
       insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
-      select project_id, id, null::uuid, ${systemActor.kind}, 'created',
-             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), ${seenAt}::timestamptz
+      select project_id, id, null::uuid, ${systemActor.kind}, 'created', ${createdEventValue}, ${seenAt}::timestamptz
       from new_defect
       union all
       select project_id, defect_id, null::uuid, ${systemActor.kind}, 'report_added', ${JSON.stringify({ reportId: report.id })}::jsonb, ${new Date()}::timestamptz

@@ -38,34 +38,16 @@ export interface NewDefectInput {
  * under concurrency (the lock is held until the caller's transaction ends).
  */
 export async function createDefect(trx: Transaction<Database>, input: NewDefectInput, actor: Actor = systemActor): Promise<Defect> {
-  const seenAt = input.firstSeenAt ?? new Date();
-  // One statement (data-modifying CTEs): the counter, the defect and its `created` event. Report
-  // processing creates defects in floods, and each round trip here is one per report.
-  const result = await sql<Defect>`
-    with counter as (
-      update projects set next_defect_number = next_defect_number + 1 where id = ${input.projectId}
-      returning key_prefix, next_defect_number - 1 as number
-    ), defect as (
-      insert into defects (project_id, number, key, title, description, origin, component, route, severity, priority,
-                           found_in_release_id, error_signature, request_signature, first_seen_at, last_seen_at, created_at)
-      select ${input.projectId}, number, key_prefix || '-' || number, ${input.title.slice(0, 300) || 'Untitled defect'},
-             ${input.description ?? ''}, ${input.origin}, ${input.component ?? null}, ${input.route ?? null}, ${input.severity ?? null},
-             ${input.priority ?? null}, ${input.foundInReleaseId ?? null}::uuid, ${input.errorSignature ?? null}, ${input.requestSignature ?? null},
-             ${seenAt}::timestamptz, ${seenAt}::timestamptz, ${seenAt}::timestamptz
-      from counter
-      returning *
-    ), event as (
-      insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
-      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created',
-             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), ${seenAt}::timestamptz
-      from defect
-    )
-    select * from defect
-  `.execute(trx);
-  const defect = result.rows[0];
-  if (!defect) throw new AppError('not_found', 'project not found');
-  return defect;
+  const { projectId, ...defect } = input;
+  const [created] = await createDefects(trx, projectId, [defect], actor);
+  return created;
 }
+
+/**
+ * SQL: the `new_value` of a defect's `created` event, over the columns of the inserted defect row
+ * (every writer that creates defects in SQL uses it, so the event reads the same everywhere).
+ */
+export const createdEventValue = sql<unknown>`jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity)`;
 
 /**
  * Creates many defects in one statement, exactly as `createDefect` would one by one: numbers
@@ -106,8 +88,7 @@ export async function createDefects(trx: Transaction<Database>, projectId: strin
       returning *
     ), event as (
       insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
-      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created',
-             jsonb_build_object('status', status, 'origin', origin, 'foundInReleaseId', found_in_release_id, 'severity', severity), created_at
+      select project_id, id, ${actor.userId ?? null}::uuid, ${actor.kind}, 'created', ${createdEventValue}, created_at
       from defect
       order by number
     )
