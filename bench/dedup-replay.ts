@@ -8,7 +8,7 @@
  * Used to tune the weights and to fit the auto-merge model (bench/dedup-policy-fit.ts).
  */
 import { type BenchmarkRecord, benchmarkFeatures } from './dedup-data';
-import { type RetrievalLimits, defaultRetrievalLimits, shouldRefreshNorms } from '../server/dedup/duplicate-index';
+import { type RetrievalLimits, chooseRetrievalTerms, defaultRetrievalLimits, shouldRefreshNorms } from '../server/dedup/duplicate-index';
 import {
   type CorpusStatistics,
   type ScoreSignals,
@@ -58,14 +58,7 @@ export function replay(
   const norms: { norm: number; titleNorm: number }[] = [];
   for (let index = 0; index < records.length; index += 1) {
     const query = prepareReport(features[index], statistics, defaultWeights);
-    const documentLimit = documentCount < 50 ? Infinity : documentCount * limits.maxDocumentShare;
-    const retrievalTerms = [...query.all.weights.entries()]
-      .filter(([term]) => {
-        const frequency = documentFrequency.get(term) ?? 0;
-        return frequency > 0 && frequency <= documentLimit;
-      })
-      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, limits.queryTerms);
+    const retrievalTerms = chooseRetrievalTerms(query, statistics, limits);
     const accumulated = new Map<number, { sum: number; terms: string[] }>();
     for (const [term, weight] of retrievalTerms) {
       const list = postings.get(term)!;

@@ -11,7 +11,7 @@ import { openDatabase } from '../server/db/database';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
 import { createProject } from '../server/projects/project-service';
-import { defaultRetrievalLimits, findSimilarReports, loadStatistics, refreshNorms } from '../server/dedup/duplicate-index';
+import { chooseRetrievalTerms, defaultRetrievalLimits, findSimilarReports, loadStatistics, refreshNorms } from '../server/dedup/duplicate-index';
 import { prepareReport, type ReportFeatures } from '../server/dedup/duplicate-score';
 import { benchmarkFeatures, readBenchmarkFile, productRoute } from './dedup-data';
 
@@ -98,12 +98,7 @@ const sample = records.slice(-queryCount * 5).filter((_, index) => index % 5 ===
 /** The engine's choice of retrieval terms (the query's highest weighted, not too common). */
 async function retrievalTerms(features: ReportFeatures, count = defaultRetrievalLimits.queryTerms) {
   const statistics = await loadStatistics(db, project.id, [...new Set([...features.titleTerms.keys(), ...features.bodyTerms.keys()])]);
-  const prepared = prepareReport(features, statistics);
-  const documentLimit = statistics.documentCount * defaultRetrievalLimits.maxDocumentShare;
-  return [...prepared.all.weights.entries()]
-    .filter(([term]) => statistics.documentFrequency(term) > 0 && statistics.documentFrequency(term) <= documentLimit)
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, count);
+  return chooseRetrievalTerms(prepareReport(features, statistics), statistics, { ...defaultRetrievalLimits, queryTerms: count });
 }
 const termsOf = new Map<ReportFeatures, [string, number][]>();
 for (const features of sample) termsOf.set(features, await retrievalTerms(features));

@@ -63,7 +63,7 @@ export async function startServer(config: Config, logger: Logger, options: { dat
   await jobs.start({ recoverAllRunning: database.backend === 'pglite' });
   // PGlite has no autovacuum: without this, dedup retrieval slows down with every report.
   const maintenance = new DatabaseMaintenance(database, logger);
-  maintenance.start();
+  await maintenance.start();
 
   let closing: Promise<void> | undefined;
   return {

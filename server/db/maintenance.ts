@@ -10,7 +10,11 @@ import type { Database } from './schema';
  * heap fetches and retrieval gets slower with every report (measured: ~8 ms CPU per report at
  * 3,000 reports, ~26 ms at 16,800; a vacuum at 6,000 took it from 12.1 to 8.5 ms).
  *
- * On PostgreSQL, autovacuum does this, and this class does nothing.
+ * On PostgreSQL, autovacuum does this, and this class does nothing, unless the server runs with
+ * `autovacuum = off` (seen on CI machines and on hand-tuned servers): then the same tables would
+ * bloat the same way (the jobs table above all: every report inserts, claims and finishes a job),
+ * so the class says so in the log and does autovacuum's work itself, with autovacuum's thresholds.
+ * VACUUM on PostgreSQL takes no lock that blocks reads or writes.
  */
 
 /**
@@ -40,7 +44,7 @@ export interface MaintenanceOptions {
 
 /** What one check did. */
 export interface MaintenanceRun {
-  /** `false` when skipped: PostgreSQL, too soon after the last check, or another check in progress. */
+  /** `false` when skipped: PostgreSQL with autovacuum, too soon after the last check, or another check in progress. */
   checked: boolean;
   vacuumed: string[];
   analyzed: string[];
@@ -80,6 +84,8 @@ export class DatabaseMaintenance {
   readonly #lastVacuumAt = new Map<string, number>();
   #running: Promise<MaintenanceRun> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** PGlite always; PostgreSQL when `start` found autovacuum off. */
+  #active: boolean;
 
   constructor(database: Pick<DatabaseHandle, 'db' | 'backend'>, logger: Logger, options: MaintenanceOptions = {}) {
     this.#db = database.db;
@@ -87,13 +93,23 @@ export class DatabaseMaintenance {
     this.#logger = logger;
     this.#minimumIntervalMs = options.minimumIntervalMs ?? defaultMaintenanceIntervalMs;
     this.#now = options.now ?? (() => performance.now());
+    this.#active = database.backend === 'pglite';
   }
 
-  /** Checks every `minimumIntervalMs` until stop(); on PostgreSQL only logs that autovacuum does it. */
-  start(): void {
+  /**
+   * Checks every `minimumIntervalMs` until stop(). On PostgreSQL, first asks whether autovacuum
+   * runs: if it does, only logs that maintenance is left to it.
+   */
+  async start(): Promise<void> {
     if (this.#backend !== 'pglite') {
-      this.#logger.info('database maintenance is left to PostgreSQL autovacuum');
-      return;
+      this.#active = await this.#autovacuumIsOff();
+      if (!this.#active) {
+        this.#logger.info('database maintenance is left to PostgreSQL autovacuum');
+        return;
+      }
+      this.#logger.warn(
+        'PostgreSQL runs with autovacuum = off; Bugloop vacuums and analyzes its own tables with autovacuum\'s default thresholds, checking every minute. Turn autovacuum on to leave this to PostgreSQL.',
+      );
     }
     if (this.#timer) return;
     this.#timer = setInterval(() => void this.runIfDue(), Math.max(1000, this.#minimumIntervalMs));
@@ -115,7 +131,7 @@ export class DatabaseMaintenance {
    */
   runIfDue(): Promise<MaintenanceRun> {
     const skipped: MaintenanceRun = { checked: false, vacuumed: [], analyzed: [], durationMs: 0 };
-    if (this.#backend !== 'pglite' || this.#running) return Promise.resolve(skipped);
+    if (!this.#active || this.#running) return Promise.resolve(skipped);
     if (this.#now() - this.#lastCheckAt < this.#minimumIntervalMs) return Promise.resolve(skipped);
     this.#lastCheckAt = this.#now();
     const began = performance.now();
@@ -172,6 +188,16 @@ export class DatabaseMaintenance {
       this.#logger.debug({ vacuumed: run.vacuumed, analyzed: run.analyzed, durationMs: Math.round(run.durationMs) }, 'database maintenance ran');
     }
     return run;
+  }
+
+  async #autovacuumIsOff(): Promise<boolean> {
+    try {
+      const result = await sql<{ autovacuum: string }>`select current_setting('autovacuum') as autovacuum`.execute(this.#db);
+      return result.rows[0]?.autovacuum === 'off';
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'could not read the autovacuum setting; leaving maintenance to PostgreSQL');
+      return false;
+    }
   }
 
   /** Changes per table since the last vacuum/analyze, from the cumulative statistics system. */

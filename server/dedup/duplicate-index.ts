@@ -26,8 +26,10 @@ export interface RetrievalLimits {
   postingsPerTerm: number;
   /** Reports re-scored in TypeScript. */
   rescored: number;
-  /** Terms found in more than this share of reports are too common to retrieve by. */
+  /** Terms found in more than this share of reports are too common to retrieve by… */
   maxDocumentShare: number;
+  /** …unless the report has fewer other terms than this: then its most specific common ones fill up. */
+  minimumQueryTerms: number;
 }
 
 /** Chosen on dev.jsonl with bench/dedup-tune.ts: more terms or candidates did not raise recall. */
@@ -36,6 +38,7 @@ export const defaultRetrievalLimits: Readonly<RetrievalLimits> = Object.freeze({
   postingsPerTerm: 100,
   rescored: 100,
   maxDocumentShare: 0.2,
+  minimumQueryTerms: 8,
 });
 
 /** How embeddings are stored: a pgvector column (nearest neighbours in SQL) or only the real[] column. */
@@ -94,6 +97,29 @@ export async function loadStatistics(db: Executor, projectId: string, terms: rea
   return { documentCount, documentFrequency: (term) => frequencies.get(term) ?? 0 };
 }
 
+/**
+ * The query terms retrieval reads postings for, highest weight first: the distinctive ones (in at
+ * most `maxDocumentShare` of the reports, once there are 50), topped up to `minimumQueryTerms`
+ * with the most specific of the common ones. A report told only in a project's everyday words
+ * ("checkout fails after pressing pay" where most reports are about checkout) still needs words to
+ * be compared by, else every candidate scores no text at all and a flood of one problem opens a
+ * defect per report (measured with bench/processing-lab.ts). The engine and the in-memory replays
+ * (bench/dedup-replay.ts, bench/dedup-retrieval-lab.ts) choose through this one function.
+ */
+export function chooseRetrievalTerms(
+  prepared: PreparedReport,
+  statistics: CorpusStatistics,
+  limits: RetrievalLimits = defaultRetrievalLimits,
+): [term: string, weight: number][] {
+  const documentLimit = statistics.documentCount < 50 ? Infinity : statistics.documentCount * limits.maxDocumentShare;
+  const known = [...prepared.all.weights.entries()]
+    .filter(([term]) => statistics.documentFrequency(term) > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const distinctive = known.filter(([term]) => statistics.documentFrequency(term) <= documentLimit);
+  const common = known.filter(([term]) => statistics.documentFrequency(term) > documentLimit);
+  return [...distinctive, ...common.slice(0, Math.max(0, limits.minimumQueryTerms - distinctive.length))].slice(0, limits.queryTerms);
+}
+
 /** One stored report scored against the query. */
 export interface ScoredReport {
   reportId: string;
@@ -140,14 +166,7 @@ export async function findSimilarReports(
   const terms = uniqueTerms(features);
   const statistics = options.statistics ?? (await loadStatistics(db, projectId, terms));
   const prepared = prepareReport(features, statistics, weights);
-  const documentLimit = statistics.documentCount < 50 ? Infinity : statistics.documentCount * limits.maxDocumentShare;
-  const retrievalTerms = [...prepared.all.weights.entries()]
-    .filter(([term]) => {
-      const frequency = statistics.documentFrequency(term);
-      return frequency > 0 && frequency <= documentLimit;
-    })
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, limits.queryTerms);
+  const retrievalTerms = chooseRetrievalTerms(prepared, statistics, limits);
 
   const queryOrdinals = retrievalTerms.map(([term]) => term);
   // Candidates' embeddings travel only when the query has one to compare with.
@@ -297,7 +316,7 @@ async function nearestNeighbours(db: Executor, projectId: string, embedding: rea
 /** Without pgvector, how many of the newest embedded reports one query compares. */
 export const arrayScanLimit = 2000;
 
-/** What indexing a report writes (see `indexReport`). */
+/** A report's entry in the index (see `indexEntryCtes`). */
 export interface ReportToIndex {
   reportId: string;
   projectId: string;
@@ -307,23 +326,11 @@ export interface ReportToIndex {
 }
 
 /**
- * Adds a report to the index: its document row, one posting per distinct term, and +1 on the
- * document frequency of each term and on the project's document count. Terms are written in
- * sorted order so concurrent indexers lock the same rows in the same order (no deadlocks).
+ * SQL: a report's entry in the index as the CTEs `document` and `postings` (one per distinct
+ * term), for the caller's own statement (dedup writes it with the assignment, one round trip).
+ * The corpus counts that go with it are the batch's `RunningStatistics`, written once per batch.
  */
-export async function indexReport(trx: Transaction<Database>, input: ReportToIndex): Promise<void> {
-  // One statement (data-modifying CTEs), because on embedded PGlite each round trip costs more
-  // than the rows it writes.
-  const corpus = await sql<{ documentCount: number }>`with ${indexReportCtes(input)} select document_count from corpus`.execute(trx);
-  await afterReportIndexed(trx, input.projectId, corpus.rows[0].documentCount);
-}
-
-/**
- * The writes of `indexReport` as the CTEs `document`, `postings`, `frequencies` and `corpus`
- * (which returns the new `document_count`), so a caller can put them into its own statement;
- * it must then call `afterReportIndexed` with that count.
- */
-export function indexReportCtes(input: ReportToIndex) {
+export function indexEntryCtes(input: ReportToIndex) {
   const { reportId, projectId, features, prepared } = input;
   const terms = uniqueTerms(features);
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
@@ -336,14 +343,6 @@ export function indexReportCtes(input: ReportToIndex) {
       select ${projectId}, term, ${reportId}, ${features.receivedAt}, title_count, body_count
       from unnest(${terms}::text[], ${terms.map((term) => clamp(features.titleTerms.get(term)))}::int[], ${terms.map((term) => clamp(features.bodyTerms.get(term)))}::int[])
         as t(term, title_count, body_count)
-    ), frequencies as (
-      insert into dedup_terms (project_id, term, document_frequency)
-      select ${projectId}, term, 1 from unnest(${terms}::text[]) as term
-      on conflict (project_id, term) do update set document_frequency = dedup_terms.document_frequency + 1
-    ), corpus as (
-      insert into dedup_corpus (project_id, document_count) values (${projectId}, 1)
-      on conflict (project_id) do update set document_count = dedup_corpus.document_count + 1
-      returning document_count
     )`;
 }
 
@@ -366,11 +365,17 @@ export async function afterReportIndexed(trx: Transaction<Database>, projectId: 
 /**
  * Statistics of one batch of reports indexed one after the other in one transaction: read once
  * (`loadStatistics` of all their terms), then moved on in memory as each report is indexed (+1
- * on N and on each of its terms, exactly what `indexReport` writes), so each report sees what
- * a fresh read would show in that transaction.
+ * on N and on each of its terms), so each report sees what a fresh read would show in that
+ * transaction. The same increments are written once, by `writeCounts` at the end of the batch:
+ * one row version per distinct term and one of the corpus row per batch instead of one per
+ * report (the common terms' rows are updated by nearly every report).
  */
 export class RunningStatistics {
+  private readonly addedTerms = new Map<string, number>();
+  private addedDocuments = 0;
+
   private constructor(
+    readonly projectId: string,
     private documentCount: number,
     private readonly frequencies: Map<string, number>,
   ) {}
@@ -378,7 +383,7 @@ export class RunningStatistics {
   static async load(db: Executor, projectId: string, featureList: readonly ReportFeatures[]): Promise<RunningStatistics> {
     const terms = [...new Set(featureList.flatMap((features) => uniqueTerms(features)))].sort();
     const loaded = await loadStatistics(db, projectId, terms);
-    return new RunningStatistics(loaded.documentCount, new Map(terms.map((term) => [term, loaded.documentFrequency(term)])));
+    return new RunningStatistics(projectId, loaded.documentCount, new Map(terms.map((term) => [term, loaded.documentFrequency(term)])));
   }
 
   /** The statistics as they stand now, fixed (later reports do not change them). */
@@ -387,10 +392,44 @@ export class RunningStatistics {
     return { documentCount: this.documentCount, documentFrequency: (term) => frequencies.get(term) ?? 0 };
   }
 
-  /** Counts a report just indexed. */
+  /** Counts a report just indexed (its document and postings are written by the caller). */
   indexed(features: ReportFeatures): void {
     this.documentCount += 1;
-    for (const term of uniqueTerms(features)) this.frequencies.set(term, (this.frequencies.get(term) ?? 0) + 1);
+    this.addedDocuments += 1;
+    for (const term of uniqueTerms(features)) {
+      this.frequencies.set(term, (this.frequencies.get(term) ?? 0) + 1);
+      this.addedTerms.set(term, (this.addedTerms.get(term) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * SQL: the CTEs `frequencies` and `corpus` (which returns the new `document_count`) writing the
+   * increments counted since the last call; the caller puts them into its statement and then
+   * calls `afterCountsWritten` with that count. Terms go in sorted order, so concurrent batches
+   * lock the same rows in the same order (no deadlocks).
+   */
+  countCtes() {
+    const terms = [...this.addedTerms.keys()].sort();
+    const increments = terms.map((term) => this.addedTerms.get(term)!);
+    const documents = this.addedDocuments;
+    return sql`frequencies as (
+      insert into dedup_terms (project_id, term, document_frequency)
+      select ${this.projectId}, term, added from unnest(${terms}::text[], ${increments}::int[]) as t(term, added)
+      on conflict (project_id, term) do update set document_frequency = dedup_terms.document_frequency + excluded.document_frequency
+    ), corpus as (
+      insert into dedup_corpus (project_id, document_count) select ${this.projectId}, ${documents}::int where ${documents}::int > 0
+      on conflict (project_id) do update set document_count = dedup_corpus.document_count + excluded.document_count
+      returning document_count
+    )`;
+  }
+
+  /** After the counts were written: every doubling of the corpus they passed queues a norm refresh. */
+  async afterCountsWritten(trx: Transaction<Database>, documentCount: number | null): Promise<void> {
+    const added = this.addedDocuments;
+    this.addedTerms.clear();
+    this.addedDocuments = 0;
+    if (documentCount === null) return;
+    for (let count = documentCount - added + 1; count <= documentCount; count += 1) await afterReportIndexed(trx, this.projectId, count);
   }
 }
 
@@ -427,9 +466,4 @@ export async function refreshNorms(db: Executor, projectId: string, weights: Sco
     update dedup_documents d set norm = norms.norm, title_norm = norms.title_norm
     from norms where d.report_id = norms.report_id
   `.execute(db);
-}
-
-/** True when the report is already in the index (a retried job must not count it twice). */
-export async function isIndexed(db: Executor, reportId: string): Promise<boolean> {
-  return Boolean(await db.selectFrom('dedupDocuments').select('reportId').where('reportId', '=', reportId).executeTakeFirst());
 }

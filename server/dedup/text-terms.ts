@@ -44,11 +44,22 @@ export function stemTerm(term: string): string {
   return term;
 }
 
+/**
+ * Opaque ids: UUIDs, hashes, hex addresses and tokens (at least six hex digits mixing digits and
+ * letters). Each is unique to one report, so it carries the highest idf of the report's terms
+ * while saying nothing about the problem: a thousand reports of one crash that each quote their
+ * own order id scored as different texts, and once the shared words grew common, every report
+ * opened a defect of its own (bench:ingest's reports, measured in bench/processing-lab.ts).
+ */
+const uuidPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const opaqueIdPattern = /^(?:0x)?(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}$/;
+
 function keep(term: string): boolean {
   if (term.length < 2 || term.length > 40) return false;
   if (stopWords.has(term)) return false;
   // bare numbers (ports, line numbers, timestamps) match by accident far more often than by cause
   if (/^\d+$/.test(term)) return false;
+  if (opaqueIdPattern.test(term)) return false;
   return true;
 }
 
@@ -56,7 +67,7 @@ function keep(term: string): boolean {
 export function textTerms(text: string): string[] {
   const terms: string[] = [];
   // Words keep inner dots/underscores/dashes for a moment, so `org.apache.Foo` can be split on purpose.
-  for (const match of text.matchAll(/[A-Za-z0-9_]+(?:[.$][A-Za-z0-9_]+)*/g)) {
+  for (const match of text.replace(uuidPattern, ' ').matchAll(/[A-Za-z0-9_]+(?:[.$][A-Za-z0-9_]+)*/g)) {
     const raw = match[0];
     const pieces = raw.split(/[.$]/);
     for (const piece of pieces) {

@@ -187,6 +187,16 @@ export async function updateDefect(
  * so merges and splits can never leave the counters wrong. A distinct user is the reporter's
  * id, else their email, else their browser's reporter token, else the report itself.
  */
+/**
+ * SQL: who sent a report, for "affected users": the reporter's id, else their email, else the
+ * widget's anonymous reporter token, else the report itself (an anonymous report is one user).
+ * `reports_defect_reporter` indexes exactly this expression per defect.
+ */
+export function reporterIdentity(table: string) {
+  const column = (name: string) => sql.ref(`${table}.${name}`);
+  return sql<string>`coalesce(${column('reporter_id')}, lower(${column('reporter_email')}), ${column('reporter_token_hash')}, ${column('id')}::text)`;
+}
+
 export async function refreshDefectCounts(db: Executor, defectId: string): Promise<void> {
   await sql`
     update defects d set
@@ -197,7 +207,7 @@ export async function refreshDefectCounts(db: Executor, defectId: string): Promi
       updated_at = now()
     from (
       select count(*)::int as reports,
-             count(distinct coalesce(reporter_id, lower(reporter_email), reporter_token_hash, id::text))::int as users,
+             count(distinct ${reporterIdentity('reports')})::int as users,
              min(received_at) as first_seen,
              max(received_at) as last_seen
       from reports where defect_id = ${defectId}

@@ -1,8 +1,7 @@
 import { type Transaction, sql } from 'kysely';
 import type { Report } from '../../shared/report-schema';
 import type { Database, Job, ReportRow } from '../db/schema';
-import { assignReportToDefect, reportRowFeatures } from '../dedup/assign-report';
-import { RunningStatistics } from '../dedup/duplicate-index';
+import { AssignmentBatch, assignReportToDefect, reportRowFeatures } from '../dedup/assign-report';
 import { enqueueReportEmbedding } from '../dedup/dedup-jobs';
 import { enrichReport } from '../enrich/enrich-report';
 import { enqueueJob } from '../outbox/job-queue';
@@ -31,8 +30,10 @@ export async function processReport(trx: Transaction<Database>, reportId: string
  * per-report work that does not depend on dedup done once for all of them: one read (rows
  * locked), the component rules once per project, each release once, the corpus statistics of
  * all their terms once, which routing triggers have rules once. Dedup still sees the reports one
- * at a time, each after the ones before it: per report, its retrieval (two statements) and one
- * statement writing the defect, the report (enrichment, candidates, state) and its index entry.
+ * at a time, each after the ones before it: per report, its retrieval and one statement writing
+ * the defect (or its counts), the report (enrichment, candidates, state) and its index entry. Then
+ * once per batch: the history events and corpus counts (`AssignmentBatch.flush`), and routing,
+ * once per defect the batch touched.
  */
 export async function processReports(trx: Transaction<Database>, reportIds: readonly string[], options: ProcessingOptions): Promise<void> {
   if (reportIds.length === 0) return;
@@ -80,26 +81,34 @@ export async function processReports(trx: Transaction<Database>, reportIds: read
   }
   // Dedup reads the corpus statistics of all the batch's terms once per project; the per-report
   // update of the assignment also writes the enrichment and the state (one row version per report).
-  const statistics = new Map<string, RunningStatistics>();
+  const batches = new Map<string, AssignmentBatch>();
   for (const projectId of projectIds) {
     const features = enriched.filter((report) => report.projectId === projectId).map((report) => reportRowFeatures(report));
-    statistics.set(projectId, await RunningStatistics.load(trx, projectId, features));
+    batches.set(projectId, await AssignmentBatch.start(trx, projectId, features));
   }
   const triggers = await routingTriggersByProject(trx, projectIds);
   const notAssigned: ReportRow[] = [];
+  const assignments: { projectId: string; defectId: string; created: boolean }[] = [];
   for (const report of enriched) {
     if (report.defectId) {
       // A retried job whose report kept its defect: only the enrichment and the state remain.
       notAssigned.push(report);
       continue;
     }
-    const assignment = await assignReportToDefect(trx, report, { statistics: statistics.get(report.projectId), completion: report });
-    // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction.
-    const projectTriggers = triggers.get(report.projectId);
+    const assignment = await assignReportToDefect(trx, report, { batch: batches.get(report.projectId), completion: report });
+    assignments.push({ projectId: report.projectId, ...assignment });
+  }
+  for (const batch of batches.values()) await batch.flush(trx);
+  // Routing rules (tickets, Slack, webhooks) queue their deliveries in this same transaction, once
+  // every assignment of the batch and its history are written. A defect that gained several of
+  // the batch's reports is looked at once, with its counts as the batch leaves them (a flood of one
+  // problem puts most of a batch on one defect).
+  const grown = new Map<string, string>();
+  for (const assignment of assignments) {
     if (assignment.created) {
-      if (projectTriggers?.has('defect_created')) await onDefectCreated(trx, { id: assignment.defectId });
+      if (triggers.get(assignment.projectId)?.has('defect_created')) await onDefectCreated(trx, { id: assignment.defectId });
     } else {
-      await onReportAddedToDefect(trx, assignment.defectId, { thresholdRules: Boolean(projectTriggers?.has('threshold_crossed')) });
+      grown.set(assignment.defectId, assignment.projectId);
     }
   }
   if (notAssigned.length > 0) {
@@ -114,10 +123,11 @@ export async function processReports(trx: Transaction<Database>, reportIds: read
         as v(id, route, component, error_signature, request_signature, release_id, enrichment)
       where r.id = v.id
     `.execute(trx);
-    for (const report of notAssigned) {
-      // As before: a report that kept its defect still counts as added to it (routing, regressions).
-      await onReportAddedToDefect(trx, report.defectId!, { thresholdRules: Boolean(triggers.get(report.projectId)?.has('threshold_crossed')) });
-    }
+    // As before: a report that kept its defect still counts as added to it (routing, regressions).
+    for (const report of notAssigned) grown.set(report.defectId!, report.projectId);
+  }
+  for (const [defectId, projectId] of grown) {
+    await onReportAddedToDefect(trx, defectId, { thresholdRules: Boolean(triggers.get(projectId)?.has('threshold_crossed')) });
   }
   // The embedding comes later, from its own job: it re-ranks the possible duplicates, never delays the report.
   if (options.embeddings) {

@@ -13,7 +13,7 @@ import { RateLimiter } from '../http/rate-limiter';
 import { findProjectByPublicKey, findProjectById } from '../projects/project-service';
 import { checkImage } from './image-check';
 import { readReportBody } from './report-body';
-import { processReportJobKind, storeReport } from './report-ingest';
+import { ReportWriter, processReportJobKind } from './report-ingest';
 import { SpamGuard } from './spam-guard';
 
 const publicKeyPattern = /^pk_[A-Za-z0-9]{8,64}$/;
@@ -29,6 +29,13 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
   const perIp = new RateLimiter(config.rateLimits.perIpPerMinute, 60_000);
   const spamGuard = new SpamGuard();
   const projectsByKey = new ProjectKeyCache(db);
+  // Two statements in flight on PostgreSQL overlap one batch's commit with the next batch's
+  // insert; PGlite has one connection, where a second would only queue.
+  const writer = new ReportWriter(
+    db,
+    { maxInFlight: dependencies.database.backend === 'pglite' ? 1 : 2, maxBatch: 64, maxBatchBytes: 16 * 1024 * 1024 },
+    () => dependencies.jobs.poke(processReportJobKind),
+  );
   const router = new Router();
 
   router.options('/api/v1/reports', async (ctx) => {
@@ -98,7 +105,7 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
 
   async function accept(ctx: Context, project: Project, report: Report, origin: 'field' | 'qa' | 'ci', image?: { bytes: Buffer; filename?: string }) {
     const checked = image ? checkImage(image.bytes) : undefined;
-    const answer = await storeReport(db, {
+    const answer = await writer.store({
       projectId: project.id,
       report,
       origin,
@@ -106,7 +113,6 @@ export function reportRoutes(config: Config, dependencies: AppDependencies): Rou
       clientIp: ctx.ip,
       userAgent: ctx.get('user-agent') || null,
     });
-    if (!answer.duplicate) dependencies.jobs.poke(processReportJobKind);
     ctx.status = 202;
     ctx.body = answer;
   }

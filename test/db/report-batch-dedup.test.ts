@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import type { ReportRow } from '../../server/db/schema';
-import { type Assignment, assignReportToDefect, reportRowFeatures } from '../../server/dedup/assign-report';
-import { RunningStatistics } from '../../server/dedup/duplicate-index';
+import { AssignmentBatch, type Assignment, assignReportToDefect, reportRowFeatures } from '../../server/dedup/assign-report';
 import { createProject } from '../../server/projects/project-service';
+import { refreshDefectCounts } from '../../server/defects/defect-service';
 import { inAppReports } from '../fixtures/in-app-reports';
 import { processReport } from '../support/dedup-reports';
 import { createTestDatabase } from '../support/test-database';
@@ -56,9 +56,10 @@ beforeAll(async () => {
       requestSignature: inAppReports[index].requestSignature ?? null,
       enrichment: { browser: 'Firefox' },
     }));
-    const statistics = await RunningStatistics.load(trx, batchProjectId, enriched.map((report) => reportRowFeatures(report)));
+    const batch = await AssignmentBatch.start(trx, batchProjectId, enriched.map((report) => reportRowFeatures(report)));
     const assignments: Assignment[] = [];
-    for (const report of enriched) assignments.push(await assignReportToDefect(trx, report, { statistics, completion: report }));
+    for (const report of enriched) assignments.push(await assignReportToDefect(trx, report, { batch, completion: report }));
+    await batch.flush(trx);
     return assignments;
   });
 });
@@ -114,5 +115,41 @@ describe('dedup within one processing batch', () => {
     }
     const states = await database.db.selectFrom('defectStates').select('defectId').where('projectId', '=', batchProjectId).execute();
     expect(new Set(states.map((state) => state.defectId)).size).toBe(defects.length);
+  });
+});
+
+describe('counts of a defect moved on report by report', () => {
+  it('counts each reporter once, anonymous reports as one user each, and agrees with a recount', async () => {
+    const { db } = database;
+    const projectId = (await createProject(db, { name: 'Reporters', keyPrefix: 'REP' })).id;
+    const senders = [
+      { reporterId: 'user-1' },
+      { reporterId: 'user-1' },
+      { reporterEmail: 'Ana@Example.com' },
+      { reporterEmail: 'ana@example.com' },
+      {},
+      {},
+      { reporterId: 'user-2' },
+    ];
+    const assignments: Assignment[] = [];
+    for (const [index, sender] of senders.entries()) {
+      const { assignment } = await processReport(db, projectId, {
+        title: 'Checkout button does nothing',
+        description: 'Pressing pay on the checkout page does nothing at all',
+        route: '/checkout',
+        errorSignature: 'e-checkout',
+        receivedAt: new Date(start + index * 60_000),
+        ...sender,
+      });
+      assignments.push(assignment);
+    }
+    // They are one problem: all on the first report's defect (else the counts below test nothing).
+    expect(new Set(assignments.map((assignment) => assignment.defectId))).toEqual(new Set([assignments[0].defectId]));
+    const read = () =>
+      db.selectFrom('defects').select(['reportCount', 'affectedUsers', 'firstSeenAt', 'lastSeenAt']).where('id', '=', assignments[0].defectId).executeTakeFirstOrThrow();
+    const moved = await read();
+    expect(moved).toEqual({ reportCount: 7, affectedUsers: 5, firstSeenAt: new Date(start), lastSeenAt: new Date(start + 6 * 60_000) });
+    await refreshDefectCounts(db, assignments[0].defectId);
+    expect(await read()).toEqual(moved);
   });
 });

@@ -45,6 +45,11 @@ describe('textTerms', () => {
     expect(textTerms('The page is 404 and the button does nothing')).toEqual(['page', 'button', 'noth']);
   });
 
+  it('drops opaque ids (UUIDs, hashes, hex addresses) and keeps words that merely look hexadecimal', () => {
+    expect(textTerms('Order 3f2a9c1e-4b7d-4e2a-9c1e-0a1b2c3d4e5f failed at 0x7ffee4b2 (commit 9fceb02d0ae5)')).toEqual(['order', 'fail', 'commit']);
+    expect(textTerms('decade facade beef cafe HTTP2 b2b')).toEqual(['decade', 'facade', 'beef', 'cafe', 'http2', 'b2b']);
+  });
+
   it('stems plurals and -ing/-ed forms of longer words only', () => {
     expect([stemTerm('failing'), stemTerm('crashed'), stemTerm('buttons'), stemTerm('class'), stemTerm('bus')]).toEqual([
       'fail', 'crash', 'button', 'class', 'bus',

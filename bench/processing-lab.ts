@@ -1,0 +1,79 @@
+/**
+ * A lab for report processing (not part of `npm run bench`): stores N reports shaped like
+ * bench:ingest's (one problem, one error and one failed request, the report's id in its text),
+ * processes them in job-sized batches on a fresh PostgreSQL database and prints the time per
+ * batch, then EXPLAIN ANALYZE of the statements of one more report. Options: --reports N
+ * (default 3000), --batch N (default 50), --explain (plans of the last batch's statements).
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Kysely, PostgresDialect, CamelCasePlugin, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from '../server/db/schema';
+import { migrateToLatest } from '../server/db/migrate';
+import { createLogger } from '../server/logger';
+import { createProject } from '../server/projects/project-service';
+import { storeReports } from '../server/reports/report-ingest';
+import { processReports } from '../server/reports/report-processing';
+import { createBenchDatabase, loadAverage } from './support';
+
+const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false } } });
+const total = Number(values.reports);
+const batchSize = Number(values.batch);
+const database = await createBenchDatabase('lab');
+const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+try {
+  await migrateToLatest(db, createLogger('error'));
+  const project = await createProject(db, { name: 'Lab', keyPrefix: 'LAB' });
+  const ids: string[] = [];
+  for (let start = 0; start < total; start += 500) {
+    const answers = await storeReports(
+      db,
+      Array.from({ length: Math.min(500, total - start) }, () => {
+        const id = randomUUID();
+        return {
+          projectId: project.id,
+          origin: 'field' as const,
+          report: {
+            id,
+            description: `Checkout fails after pressing pay (${id})`,
+            url: 'https://shop.example.com/checkout/payment',
+            release: '1.4.0',
+            console: [{ level: 'error' as const, message: 'TypeError: x is undefined', time: Date.now(), source: 'uncaught' as const }],
+            network: [{ method: 'POST', url: 'https://shop.example.com/api/pay', status: 500, durationMs: 120, time: Date.now() }],
+          },
+        };
+      }),
+    );
+    ids.push(...answers.map((answer) => answer.id));
+  }
+  const perBatch: number[] = [];
+  const began = performance.now();
+  for (let start = 0; start < ids.length; start += batchSize) {
+    const t = performance.now();
+    await db.transaction().execute((trx) => processReports(trx, ids.slice(start, start + batchSize), { aiEnabled: false }));
+    perBatch.push(performance.now() - t);
+  }
+  const elapsed = performance.now() - began;
+  const defects = await db.selectFrom('defects').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const tenths = Array.from({ length: 10 }, (_, i) => perBatch.slice(Math.floor((i * perBatch.length) / 10), Math.floor(((i + 1) * perBatch.length) / 10)));
+  console.log(`${ids.length} reports in ${(elapsed / 1000).toFixed(1)} s (${((ids.length / elapsed) * 1000).toFixed(0)} reports/s), ${defects.n} defects, load ${loadAverage()}`);
+  console.log(`ms per report by tenth of the run: ${tenths.map((part) => (part.reduce((a, b) => a + b, 0) / (part.length * batchSize)).toFixed(2)).join(' ')}`);
+  if (values.explain) {
+    await sql`load 'auto_explain'`.execute(db).catch(() => undefined);
+    const id = (
+      await storeReports(db, [{ projectId: project.id, origin: 'field', report: { id: randomUUID(), description: 'Checkout fails after pressing pay (again)', console: [{ level: 'error', message: 'TypeError: x is undefined', time: Date.now(), source: 'uncaught' }] } }])
+    )[0].id;
+    await db.connection().execute(async (connection) => {
+      await sql`set auto_explain.log_min_duration = 0`.execute(connection);
+      await sql`set auto_explain.log_analyze = on`.execute(connection);
+      await sql`set auto_explain.log_nested_statements = on`.execute(connection);
+      await sql`set client_min_messages = log`.execute(connection);
+      await connection.transaction().execute((trx) => processReports(trx, [id], { aiEnabled: false }));
+    });
+  }
+} finally {
+  await db.destroy();
+  await database.drop();
+}
