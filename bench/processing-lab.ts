@@ -12,12 +12,13 @@ import pg from 'pg';
 import type { Database } from '../server/db/schema';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
+import { DatabaseMaintenance } from '../server/db/maintenance';
 import { createProject } from '../server/projects/project-service';
 import { storeReports } from '../server/reports/report-ingest';
 import { processReports } from '../server/reports/report-processing';
-import { createBenchDatabase, loadAverage } from './support';
+import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis } from './support';
 
-const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false } } });
 const total = Number(values.reports);
 const batchSize = Number(values.batch);
 const database = await createBenchDatabase('lab');
@@ -48,17 +49,35 @@ try {
     );
     ids.push(...answers.map((answer) => answer.id));
   }
+  // Fresh statistics, as the server's maintenance (or autovacuum) keeps them.
+  await sql`analyze`.execute(db);
+  // Another connection reads the backends' CPU, so the one processing is counted too.
+  const meterPool = new pg.Pool({ connectionString: database.url, max: 1 });
+  const meter = new Kysely<Database>({ dialect: new PostgresDialect({ pool: meterPool }), plugins: [new CamelCasePlugin()] });
+  const postgresBefore = await postgresCpuMillis(meter, database.name);
+  const processBefore = process.cpuUsage();
+  // What the server does beside processing on a PostgreSQL without autovacuum (as on these
+  // machines; with autovacuum it does nothing): its check, here every 5 s of processing.
+  const maintenance = new DatabaseMaintenance({ db, backend: 'postgres' }, createLogger('error'), { minimumIntervalMs: 5000 });
+  await maintenance.start();
   const perBatch: number[] = [];
   const began = performance.now();
   for (let start = 0; start < ids.length; start += batchSize) {
     const t = performance.now();
     await db.transaction().execute((trx) => processReports(trx, ids.slice(start, start + batchSize), { aiEnabled: false }));
     perBatch.push(performance.now() - t);
+    await maintenance.runIfDue();
   }
+  await maintenance.stop();
   const elapsed = performance.now() - began;
+  const processCpu = process.cpuUsage(processBefore);
+  const postgresCpu = cpuDelta(postgresBefore, await postgresCpuMillis(meter, database.name));
+  await meter.destroy();
   const defects = await db.selectFrom('defects').select(db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   const tenths = Array.from({ length: 10 }, (_, i) => perBatch.slice(Math.floor((i * perBatch.length) / 10), Math.floor(((i + 1) * perBatch.length) / 10)));
   console.log(`${ids.length} reports in ${(elapsed / 1000).toFixed(1)} s (${((ids.length / elapsed) * 1000).toFixed(0)} reports/s), ${defects.n} defects, load ${loadAverage()}`);
+  console.log(`maintenance: ${maintenance.totals.vacuums} vacuums, ${maintenance.totals.analyzes} analyzes, ${maintenance.totals.checkMs.toFixed(0)} ms (in the figures)`);
+  console.log(`CPU per report: this process ${((processCpu.user + processCpu.system) / 1000 / ids.length).toFixed(2)} ms, PostgreSQL ${(postgresCpu / ids.length).toFixed(2)} ms`);
   console.log(`ms per report by tenth of the run: ${tenths.map((part) => (part.reduce((a, b) => a + b, 0) / (part.length * batchSize)).toFixed(2)).join(' ')}`);
   if (values.explain) {
     await sql`load 'auto_explain'`.execute(db).catch(() => undefined);
@@ -75,5 +94,6 @@ try {
   }
 } finally {
   await db.destroy();
-  await database.drop();
+  if (values.keep) console.log(`database kept: ${database.url}`);
+  else await database.drop();
 }

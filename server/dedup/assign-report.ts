@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { type Transaction, sql } from 'kysely';
 import { preparedStatement } from '../db/prepared-statements';
 import type { Database, ReportRow } from '../db/schema';
 import { createdEventValue, reporterIdentity, systemActor } from '../defects/defect-service';
-import { RunningStatistics, findSimilarReports, indexEntryCtes, reportFeatures, type RetrievalLimits, type ScoredReport } from './duplicate-index';
-import { type AutoMergePolicy, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
+import { RunningStatistics, type UnwrittenIndexEntry, findSimilarReports, indexEntriesCtes, reportFeatures, type RetrievalLimits, type ScoredReport } from './duplicate-index';
+import { type AutoMergePolicy, type PreparedReport, type ReportFeatures, type ScoreWeights, autoMergeTarget, defaultAutoMergePolicy } from './duplicate-score';
 
 /** One candidate defect for a report, with the score and the signals behind it. */
 export interface DuplicateCandidate {
@@ -95,16 +96,16 @@ export function reportRowFeatures(report: ReportRow, embedding: readonly number[
  * Puts an enriched report on exactly one defect. Called by report processing inside the
  * job's transaction, after enrichment has filled the report's columns.
  *
- * Retrieves and scores similar stored reports, keeps the top 10 defects as candidates on the
- * report, attaches it to the best one when the auto-merge policy is confident and opens a new
- * defect otherwise, then adds the report to the index (after scoring, so it never finds itself).
+ * Retrieves and scores similar stored reports (and those of its batch not written yet), keeps
+ * the top 10 defects as candidates on the report, attaches it to the best one when the
+ * auto-merge policy is confident and opens a new defect otherwise, then adds the report to the
+ * batch (after scoring, so it never finds itself). The batch writes it all when flushed.
  */
 export async function assignReportToDefect(trx: Transaction<Database>, report: ReportRow, options: AssignOptions = {}): Promise<Assignment> {
   if (report.defectId) {
     // A retried job: the report already has its defect; never move it behind a person's back.
     return { defectId: report.defectId, created: false, candidates: (report.candidates ?? []) as DuplicateCandidate[] };
   }
-  const title = reportTitle(report);
   const features = reportRowFeatures(report);
   const batch = options.batch ?? (await AssignmentBatch.start(trx, report.projectId, [features]));
   const { reports, prepared } = await findSimilarReports(trx, report.projectId, features, {
@@ -112,114 +113,51 @@ export async function assignReportToDefect(trx: Transaction<Database>, report: R
     weights: options.weights,
     limits: options.limits,
     statistics: batch.statistics.snapshot(features),
+    unwritten: batch.unwritten,
   });
   const ranking = candidatesByDefect(reports, Math.max(storedCandidateCount, options.returnedCandidates ?? storedCandidateCount));
   const candidates = ranking.slice(0, storedCandidateCount);
   const target = autoMergeTarget(candidates, options.policy ?? defaultAutoMergePolicy);
 
   const merged = Boolean(target && options.autoMerge !== false);
-  const defectId = await writeAssignment(trx, report, {
-    existingDefectId: merged ? target!.defectId : null,
-    title,
-    candidates,
-    features,
-    prepared,
-    weights: options.weights,
-    completion: options.completion,
-  });
-  batch.assigned(report, defectId, !merged, features);
+  const defectId = merged ? target!.defectId : randomUUID();
+  batch.assigned({ report, defectId, created: !merged, candidates, features, prepared, completion: options.completion });
   if (!options.batch) await batch.flush(trx);
-  const created = !merged;
-  return { defectId, created, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
+  return { defectId, created: !merged, candidates: options.returnedCandidates ? ranking.slice(0, options.returnedCandidates) : candidates, autoMergeCandidate: target };
 }
 
-/**
- * Writes an assignment in one statement (data-modifying CTEs), since report processing does this
- * for every report: for a new defect the project's counter and the defect (counts of its one
- * report already set, as `refreshDefectCounts` would compute them); then the report's move (with
- * its candidates and, from processing, its enrichment and state) and its entry in the dedup index:
- * what the next report's retrieval reads. The history events and the corpus counts wait for the
- * batch's flush. Attaching to an existing defect moves its counts on by this one report, as
- * `refreshDefectCounts` would recompute them, without reading the defect's other reports: one
- * index probe asks whether this reporter is already among them (a defect with 50,000 reports
- * during an outage cost a recount of all of them per report).
- */
-async function writeAssignment(
-  trx: Transaction<Database>,
-  report: ReportRow,
-  input: {
-    existingDefectId: string | null;
-    title: string;
-    candidates: readonly DuplicateCandidate[];
-    features: ReportFeatures;
-    prepared: Parameters<typeof indexEntryCtes>[0]['prepared'];
-    weights?: ScoreWeights;
-    completion?: ReportCompletion;
-  },
-): Promise<string> {
-  const creating = input.existingDefectId === null;
-  const seenAt = report.receivedAt;
-  const completion = input.completion;
-  const completionColumns = completion
-    ? sql`, route = ${completion.route}, component = ${completion.component}, error_signature = ${completion.errorSignature},
-        request_signature = ${completion.requestSignature}, release_id = ${completion.releaseId}::uuid,
-        enrichment = ${JSON.stringify(completion.enrichment)}::jsonb, state = 'processed', processed_at = ${new Date()}::timestamptz`
-    : sql``;
-  const result = await sql<{ defectId: string | null }>`${sql.raw(preparedStatement)}
-    with counter as (
-      update projects set next_defect_number = next_defect_number + 1 where id = ${report.projectId} and ${creating}::boolean
-      returning key_prefix, next_defect_number - 1 as number
-    ), new_defect as (
-      insert into defects (project_id, number, key, title, description, origin, component, route, found_in_release_id,
-                           error_signature, request_signature, report_count, affected_users, first_seen_at, last_seen_at, created_at)
-      select ${report.projectId}, number, key_prefix || '-' || number, ${input.title.slice(0, 300) || 'Untitled defect'},
-             ${report.description ?? ''}, ${report.origin}, ${report.component ?? null}, ${report.route ?? null},
-             ${report.releaseId ?? null}::uuid, ${report.errorSignature ?? null}, ${report.requestSignature ?? null}, 1, 1,
-             least(${seenAt}::timestamptz, stored.received_at), greatest(${seenAt}::timestamptz, stored.received_at), ${seenAt}::timestamptz
-      from counter cross join (select received_at from reports where id = ${report.id}) stored
-      returning id
-    ), target as (
-      select id from new_defect
-      union all
-      select ${input.existingDefectId}::uuid where ${input.existingDefectId}::uuid is not null
-    ), moved as (
-      update reports set defect_id = (select id from target), candidates = ${JSON.stringify(input.candidates)}::jsonb ${completionColumns}
-      where id = ${report.id}
-      returning project_id, defect_id
-    ), counts as (
-      update defects d set report_count = d.report_count + 1,
-        affected_users = d.affected_users + case when exists (
-          select 1 from reports other where other.defect_id = d.id and ${reporterIdentity('other')} = stored.reporter) then 0 else 1 end,
-        first_seen_at = least(d.first_seen_at, stored.received_at), last_seen_at = greatest(d.last_seen_at, stored.received_at),
-        updated_at = now()
-      from (select ${reporterIdentity('reports')} as reporter, received_at from reports where id = ${report.id}) stored
-      where d.id = ${input.existingDefectId}::uuid
-    ), ${indexEntryCtes({ reportId: report.id, projectId: report.projectId, features: input.features, prepared: input.prepared, weights: input.weights })}
-    select defect_id from moved
-  `.execute(trx);
-  const written = result.rows[0];
-  if (!written?.defectId) throw new Error(`report ${report.id} or its project was not found`);
-  return written.defectId;
-}
-
-/** A history event of an assignment, written by the batch's flush. */
-interface PendingEvent {
+/** One assignment of a batch, kept until the batch's write. */
+interface PendingAssignment {
+  report: ReportRow;
   defectId: string;
-  kind: 'created' | 'report_added';
-  /** `report_added`'s value; a `created` event's value is read from the defect row. */
-  value: unknown;
+  created: boolean;
+  candidates: readonly DuplicateCandidate[];
+  features: ReportFeatures;
+  prepared: PreparedReport;
+  completion?: ReportCompletion;
+  /** When the report was put on its defect (its `report_added` event). */
   at: Date;
 }
 
+/** Who sent a report, as `reporterIdentity` computes it in SQL (the `affected users` count). */
+function reporterOf(report: Pick<ReportRow, 'id' | 'reporterId' | 'reporterEmail' | 'reporterTokenHash'>): string {
+  return report.reporterId ?? report.reporterEmail?.toLowerCase() ?? report.reporterTokenHash ?? report.id;
+}
+
 /**
- * The reports of one project assigned one after the other in one transaction. Each report's
- * retrieval must see the reports before it, so their defects, moves and index entries are written
- * report by report; what nothing in the batch reads back is written once by `flush`, in one
- * statement: the history events (so the `defect_states` trigger replays the batch's defects in one
- * pass instead of once per report) and the corpus counts (one row version per term per batch).
+ * The reports of one project assigned one after the other in one transaction, written together.
+ * Each report's retrieval must see the reports before it: those of earlier batches come from the
+ * index, those of this batch from memory (`unwritten`), scored the same way. So nothing is written
+ * per report; `flush` writes the whole batch in one statement: the new defects (numbered from
+ * the project's counter in the order their first reports came, their counts from their reports),
+ * the counts of the existing defects that gained reports (moved on once per defect: a flood of one
+ * problem updated that defect's row once per report), the reports' defects, candidates,
+ * enrichment and state, their index entries, the history events (the `defect_states` trigger
+ * then replays the batch's defects in one pass) and the corpus counts.
  */
 export class AssignmentBatch {
-  private readonly events: PendingEvent[] = [];
+  private readonly pending: PendingAssignment[] = [];
+  private readonly entries: UnwrittenIndexEntry[] = [];
 
   private constructor(readonly statistics: RunningStatistics) {}
 
@@ -232,30 +170,128 @@ export class AssignmentBatch {
     return this.statistics.projectId;
   }
 
-  /** Records an assignment just written: its history events, and the report in the corpus counts. */
-  assigned(report: Pick<ReportRow, 'id' | 'receivedAt'>, defectId: string, created: boolean, features: ReportFeatures): void {
-    if (created) this.events.push({ defectId, kind: 'created', value: null, at: report.receivedAt });
-    this.events.push({ defectId, kind: 'report_added', value: { reportId: report.id }, at: new Date() });
-    this.statistics.indexed(features);
+  /** The batch's reports so far, as retrieval compares them. */
+  get unwritten(): readonly UnwrittenIndexEntry[] {
+    return this.entries;
   }
 
-  /** Writes the events and counts recorded since the last flush (in the batch's transaction). */
+  /** Records an assignment: from now on the batch's next reports see it. */
+  assigned(assignment: Omit<PendingAssignment, 'at'>): void {
+    this.pending.push({ ...assignment, at: new Date() });
+    this.entries.push({
+      reportId: assignment.report.id,
+      defectId: assignment.defectId,
+      features: assignment.features,
+      norm: assignment.prepared.all.norm,
+      titleNorm: assignment.prepared.title.norm,
+    });
+    this.statistics.indexed(assignment.features);
+  }
+
+  /** Writes what was recorded since the last flush (in the batch's transaction): one statement. */
   async flush(trx: Transaction<Database>): Promise<void> {
-    const events = this.events.splice(0);
-    const result = await sql<{ documentCount: number | null }>`${sql.raw(preparedStatement)}
-      with pending as (
+    const pending = this.pending.splice(0);
+    const entries = this.entries.splice(0);
+    if (pending.length === 0) return;
+    const projectId = this.projectId;
+
+    // New defects, from the reports on them: the first one opened it, all of them count.
+    const onDefect = new Map<string, PendingAssignment[]>();
+    for (const assignment of pending) onDefect.set(assignment.defectId, [...(onDefect.get(assignment.defectId) ?? []), assignment]);
+    const opened = pending.filter((assignment) => assignment.created);
+    const openedReports = opened.map((assignment) => onDefect.get(assignment.defectId)!);
+    // Existing defects gaining reports: how many, when, and who sent them.
+    const grown = [...onDefect].filter(([defectId]) => !opened.some((assignment) => assignment.defectId === defectId));
+    const grownReporters = grown.flatMap(([defectId, assignments]) => [...new Set(assignments.map((assignment) => reporterOf(assignment.report)))].map((reporter) => ({ defectId, reporter })));
+    const times = (assignments: PendingAssignment[]) => assignments.map((assignment) => assignment.report.receivedAt.getTime());
+    const at = (time: number) => new Date(time);
+
+    const events = pending.flatMap((assignment) => [
+      ...(assignment.created ? [{ defectId: assignment.defectId, kind: 'created', value: null as unknown, at: assignment.report.receivedAt }] : []),
+      { defectId: assignment.defectId, kind: 'report_added', value: { reportId: assignment.report.id } as unknown, at: assignment.at },
+    ]);
+    const complete = (assignment: PendingAssignment) => assignment.completion !== undefined;
+    const completed = <T>(pick: (completion: ReportCompletion) => T) => pending.map((assignment) => (assignment.completion ? pick(assignment.completion) : null));
+
+    const result = await sql<{ documentCount: number | null; opened: number }>`${sql.raw(preparedStatement)}
+      with counter as (
+        update projects set next_defect_number = next_defect_number + ${opened.length}::int
+        where id = ${projectId} and ${opened.length}::int > 0
+        returning key_prefix, next_defect_number - ${opened.length}::int as first_number
+      ), opening as (
+        select * from unnest(
+          ${opened.map((assignment) => assignment.defectId)}::uuid[],
+          ${opened.map((assignment) => reportTitle(assignment.report).slice(0, 300) || 'Untitled defect')}::text[],
+          ${opened.map((assignment) => assignment.report.description ?? '')}::text[], ${opened.map((assignment) => assignment.report.origin)}::text[],
+          ${opened.map((assignment) => assignment.report.component ?? null)}::text[], ${opened.map((assignment) => assignment.report.route ?? null)}::text[],
+          ${opened.map((assignment) => assignment.report.releaseId ?? null)}::uuid[], ${opened.map((assignment) => assignment.report.errorSignature ?? null)}::text[],
+          ${opened.map((assignment) => assignment.report.requestSignature ?? null)}::text[],
+          ${openedReports.map((assignments) => assignments.length)}::int[],
+          ${openedReports.map((assignments) => new Set(assignments.map((assignment) => reporterOf(assignment.report))).size)}::int[],
+          ${openedReports.map((assignments) => at(Math.min(...times(assignments))))}::timestamptz[],
+          ${openedReports.map((assignments) => at(Math.max(...times(assignments))))}::timestamptz[],
+          ${opened.map((assignment) => assignment.report.receivedAt)}::timestamptz[]
+        ) with ordinality as o(id, title, description, origin, component, route, release_id, error_signature, request_signature,
+                               report_count, affected_users, first_seen_at, last_seen_at, created_at, position)
+      ), new_defects as (
+        insert into defects (id, project_id, number, key, title, description, origin, component, route, found_in_release_id,
+                             error_signature, request_signature, report_count, affected_users, first_seen_at, last_seen_at, created_at)
+        select o.id, ${projectId}::uuid, counter.first_number + o.position - 1, counter.key_prefix || '-' || (counter.first_number + o.position - 1),
+               o.title, o.description, o.origin, o.component, o.route, o.release_id, o.error_signature, o.request_signature,
+               o.report_count, o.affected_users, o.first_seen_at, o.last_seen_at, o.created_at
+        from opening o cross join counter
+        order by o.position
+        returning id, status, origin, found_in_release_id, severity
+      ), grown as (
+        select * from unnest(${grown.map(([defectId]) => defectId)}::uuid[], ${grown.map(([, assignments]) => assignments.length)}::int[],
+                             ${grown.map(([, assignments]) => at(Math.min(...times(assignments))))}::timestamptz[],
+                             ${grown.map(([, assignments]) => at(Math.max(...times(assignments))))}::timestamptz[])
+          as g(defect_id, added, first_seen_at, last_seen_at)
+      ), new_reporters as (
+        -- one index probe per reporter: is this sender among the defect's other reports? (this
+        -- statement's snapshot has the batch's reports on no defect yet)
+        select n.defect_id, count(*)::int as added
+        from unnest(${grownReporters.map((entry) => entry.defectId)}::uuid[], ${grownReporters.map((entry) => entry.reporter)}::text[]) as n(defect_id, reporter)
+        where not exists (select 1 from reports other where other.defect_id = n.defect_id and ${reporterIdentity('other')} = n.reporter)
+        group by n.defect_id
+      ), counted as (
+        update defects d set report_count = d.report_count + g.added, affected_users = d.affected_users + coalesce(u.added, 0),
+          first_seen_at = least(d.first_seen_at, g.first_seen_at), last_seen_at = greatest(d.last_seen_at, g.last_seen_at), updated_at = now()
+        from grown g left join new_reporters u on u.defect_id = g.defect_id
+        where d.id = g.defect_id
+      ), moved as (
+        update reports r set defect_id = a.defect_id, candidates = a.candidates,
+          route = case when a.complete then a.route else r.route end,
+          component = case when a.complete then a.component else r.component end,
+          error_signature = case when a.complete then a.error_signature else r.error_signature end,
+          request_signature = case when a.complete then a.request_signature else r.request_signature end,
+          release_id = case when a.complete then a.release_id else r.release_id end,
+          enrichment = case when a.complete then a.enrichment else r.enrichment end,
+          state = case when a.complete then 'processed' else r.state end,
+          processed_at = case when a.complete then now() else r.processed_at end
+        from unnest(${pending.map((assignment) => assignment.report.id)}::uuid[], ${pending.map((assignment) => assignment.defectId)}::uuid[],
+                    ${pending.map((assignment) => JSON.stringify(assignment.candidates))}::jsonb[], ${pending.map(complete)}::bool[],
+                    ${completed((completion) => completion.route)}::text[], ${completed((completion) => completion.component)}::text[],
+                    ${completed((completion) => completion.errorSignature)}::text[], ${completed((completion) => completion.requestSignature)}::text[],
+                    ${completed((completion) => completion.releaseId)}::uuid[], ${completed((completion) => JSON.stringify(completion.enrichment ?? {}))}::jsonb[])
+          as a(report_id, defect_id, candidates, complete, route, component, error_signature, request_signature, release_id, enrichment)
+        where r.id = a.report_id
+      ), ${indexEntriesCtes(projectId, entries)}, pending_events as (
         select * from unnest(${events.map((event) => event.defectId)}::uuid[], ${events.map((event) => event.kind)}::text[],
                              ${events.map((event) => JSON.stringify(event.value))}::jsonb[], ${events.map((event) => event.at)}::timestamptz[])
           with ordinality as e(defect_id, kind, value, at, position)
       ), events as (
         insert into defect_events (project_id, defect_id, actor_user_id, actor_kind, kind, new_value, created_at)
-        select ${this.projectId}::uuid, pending.defect_id, null::uuid, ${systemActor.kind}, pending.kind,
-               case when pending.kind = 'created' then (select ${createdEventValue} from defects where defects.id = pending.defect_id) else pending.value end,
-               pending.at
-        from pending order by pending.position
+        select ${projectId}::uuid, e.defect_id, null::uuid, ${systemActor.kind}, e.kind,
+               case when e.kind = 'created' then (select ${createdEventValue} from new_defects where new_defects.id = e.defect_id) else e.value end,
+               e.at
+        from pending_events e order by e.position
       ), ${this.statistics.countCtes()}
-      select (select document_count from corpus) as document_count
+      select (select document_count from corpus) as document_count, (select count(*) from new_defects)::int as opened
     `.execute(trx);
-    await this.statistics.afterCountsWritten(trx, result.rows[0]?.documentCount ?? null);
+    const written = result.rows[0];
+    // No counter row: the project is gone (its reports went with it).
+    if (Number(written?.opened ?? 0) !== opened.length) throw new Error(`project ${projectId} was not found`);
+    await this.statistics.afterCountsWritten(trx, written?.documentCount ?? null);
   }
 }

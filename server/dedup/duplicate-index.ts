@@ -159,6 +159,11 @@ export async function findSimilarReports(
      * already (report processing reads them once per batch); otherwise read here.
      */
     statistics?: CorpusStatistics;
+    /**
+     * Reports indexed earlier in the caller's batch but not written yet: compared exactly as if
+     * the index had returned them (they are the newest, so retrieval would reach them).
+     */
+    unwritten?: readonly UnwrittenIndexEntry[];
   } = {},
 ): Promise<{ reports: ScoredReport[]; statistics: CorpusStatistics; prepared: PreparedReport }> {
   const weights = options.weights ?? defaultWeights;
@@ -260,8 +265,31 @@ export async function findSimilarReports(
     const { score, signals } = scoreCandidate(prepared, candidate, weights);
     reports.push({ reportId: row.reportId, defectId: row.defectId, score, signals });
   }
+  for (const entry of options.unwritten ?? []) {
+    if (excluded.has(entry.reportId)) continue;
+    // What the index would show of it: its counts for the query terms it has, found by those
+    // words or, without any, by an identical signature.
+    const visible = queryOrdinals.filter((term) => entry.features.titleTerms.has(term) || entry.features.bodyTerms.has(term));
+    const sameSignature =
+      (features.errorSignature !== null && features.errorSignature === entry.features.errorSignature) ||
+      (features.requestSignature !== null && features.requestSignature === entry.features.requestSignature);
+    if (visible.length === 0 && !sameSignature) continue;
+    const candidate = prepareStoredReport({ ...entry.features, embedding: null }, visible, entry, statistics, weights);
+    const { score, signals } = scoreCandidate(prepared, candidate, weights);
+    reports.push({ reportId: entry.reportId, defectId: entry.defectId, score, signals });
+  }
   reports.sort((a, b) => b.score - a.score || (a.reportId < b.reportId ? -1 : 1));
   return { reports, statistics, prepared };
+}
+
+/** A report assigned and indexed in the current batch, before the batch's writes. */
+export interface UnwrittenIndexEntry {
+  reportId: string;
+  defectId: string;
+  features: ReportFeatures;
+  /** Its norms under the statistics it was indexed with, as `dedup_documents` will store them. */
+  norm: number;
+  titleNorm: number;
 }
 
 /** One retrieved report: its counts for the query terms it matched, its norms and structure. */
@@ -316,33 +344,34 @@ async function nearestNeighbours(db: Executor, projectId: string, embedding: rea
 /** Without pgvector, how many of the newest embedded reports one query compares. */
 export const arrayScanLimit = 2000;
 
-/** A report's entry in the index (see `indexEntryCtes`). */
-export interface ReportToIndex {
-  reportId: string;
-  projectId: string;
-  features: ReportFeatures;
-  prepared: PreparedReport;
-  weights?: ScoreWeights;
-}
-
 /**
- * SQL: a report's entry in the index as the CTEs `document` and `postings` (one per distinct
- * term), for the caller's own statement (dedup writes it with the assignment, one round trip).
- * The corpus counts that go with it are the batch's `RunningStatistics`, written once per batch.
+ * SQL: the index entries of several reports as the CTEs `documents` and `postings` (one posting
+ * per distinct term of each), for the caller's statement (the batch's one write).
  */
-export function indexEntryCtes(input: ReportToIndex) {
-  const { reportId, projectId, features, prepared } = input;
-  const terms = uniqueTerms(features);
+export function indexEntriesCtes(projectId: string, entries: readonly UnwrittenIndexEntry[]) {
   const clamp = (count: number | undefined) => Math.min(count ?? 0, 32_767);
-  return sql`document as (
-      insert into dedup_documents (report_id, project_id, norm, title_norm, received_at, embedding)
-      values (${reportId}, ${projectId}, ${prepared.all.norm}, ${prepared.title.norm}, ${features.receivedAt},
-              ${features.embedding ? [...features.embedding] : null}::real[])
+  const postings = entries.flatMap((entry) =>
+    uniqueTerms(entry.features).map((term) => ({
+      reportId: entry.reportId,
+      term,
+      receivedAt: entry.features.receivedAt,
+      titleCount: clamp(entry.features.titleTerms.get(term)),
+      bodyCount: clamp(entry.features.bodyTerms.get(term)),
+    })),
+  );
+  return sql`documents as (
+      insert into dedup_documents (report_id, project_id, norm, title_norm, received_at)
+      select report_id, ${projectId}::uuid, norm, title_norm, received_at
+      from unnest(${entries.map((entry) => entry.reportId)}::uuid[], ${entries.map((entry) => entry.norm)}::float8[],
+                  ${entries.map((entry) => entry.titleNorm)}::float8[], ${entries.map((entry) => entry.features.receivedAt)}::timestamptz[])
+        as e(report_id, norm, title_norm, received_at)
     ), postings as (
       insert into dedup_postings (project_id, term, report_id, received_at, title_count, body_count)
-      select ${projectId}, term, ${reportId}, ${features.receivedAt}, title_count, body_count
-      from unnest(${terms}::text[], ${terms.map((term) => clamp(features.titleTerms.get(term)))}::int[], ${terms.map((term) => clamp(features.bodyTerms.get(term)))}::int[])
-        as t(term, title_count, body_count)
+      select ${projectId}::uuid, term, report_id, received_at, title_count, body_count
+      from unnest(${postings.map((posting) => posting.term)}::text[], ${postings.map((posting) => posting.reportId)}::uuid[],
+                  ${postings.map((posting) => posting.receivedAt)}::timestamptz[], ${postings.map((posting) => posting.titleCount)}::int[],
+                  ${postings.map((posting) => posting.bodyCount)}::int[])
+        as p(term, report_id, received_at, title_count, body_count)
     )`;
 }
 
