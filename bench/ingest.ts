@@ -137,11 +137,18 @@ async function queueLength(): Promise<number> {
 
 interface QueueTrace {
   samples: number[];
-  /** Seconds from the end of the load until the queue was empty; NaN when it did not drain in 60 s. */
+  /** Seconds from the end of the load until the queue was empty; NaN when it did not drain in time. */
   drainSeconds: number;
 }
 
-/** Samples the job queue every second while `work` runs, then until it drains (at most 60 s). */
+/**
+ * How long to wait for the queue to drain after a run. The floods leave a backlog by design
+ * (reports are answered first, processed after); each run starts from an empty queue, so the
+ * fixed-rate run measures whether processing keeps up, not what the floods left behind.
+ */
+const drainWaitMs = 180_000;
+
+/** Samples the job queue every second while `work` runs, then until it drains (at most `drainWaitMs`). */
 async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T } & QueueTrace> {
   const samples: number[] = [];
   let done = false;
@@ -154,7 +161,7 @@ async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T } & QueueTr
   const result = await work;
   const finishedAt = Date.now();
   let remaining = await queueLength();
-  while (remaining > 0 && Date.now() - finishedAt < 60_000) {
+  while (remaining > 0 && Date.now() - finishedAt < drainWaitMs) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     remaining = await queueLength();
   }
@@ -173,7 +180,7 @@ async function withCpu<T extends RunResult>(target: BenchServerProcess, database
   return { ...result, serverCpuMs: (serverAfter - serverBefore) / 1000 / result.requests, postgresCpuMs: cpuDelta(postgresBefore, postgresAfter) / result.requests };
 }
 
-const drained = (trace: QueueTrace) => (Number.isNaN(trace.drainSeconds) ? 'NOT within 60 s' : `${trace.drainSeconds.toFixed(1)} s after the load`);
+const drained = (trace: QueueTrace) => (Number.isNaN(trace.drainSeconds) ? `NOT within ${drainWaitMs / 1000} s` : `${trace.drainSeconds.toFixed(1)} s after the load`);
 
 console.log(`bench:ingest on PostgreSQL, ${seconds}s per run, ${connections} connections, ${jobConcurrency} job workers; server and baseline in their own processes`);
 console.log(`load average at start: ${loadAverage()} (2 cores shared by the server, its workers, PostgreSQL and autocannon)\n`);
@@ -193,6 +200,7 @@ for (const withImage of values['profile-only'] ? [] : [false, true]) {
   console.log(`queue (${label}), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
   figures[withImage ? 'ratioWithImage' : 'ratio'] = Number(ratio.toFixed(3));
   figures[withImage ? 'reportsPerSecondWithImage' : 'reportsPerSecond'] = Math.round(bugloop.requestsPerSecond);
+  figures[withImage ? 'backlogDrainSecondsWithImage' : 'backlogDrainSeconds'] = Number.isNaN(trace.drainSeconds) ? -1 : Number(trace.drainSeconds.toFixed(1));
 }
 
 // `defectCount` processed defects present, then a fixed rate.
