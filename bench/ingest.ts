@@ -19,7 +19,6 @@ import { crc32 } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Kysely, PostgresDialect, CamelCasePlugin, sql } from 'kysely';
-import pg from 'pg';
 import type { Database } from '../server/db/schema';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
@@ -28,7 +27,7 @@ import { makePng } from '../test/support/images';
 import { summarizeProfile } from './cpu-profile-summary';
 import type { BenchServerStats } from './bench-server';
 import { spawnBenchServer, type BenchServerProcess } from './server-process';
-import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
+import { benchPool, cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, printTable, seedProcessedDefects } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +60,7 @@ const serverEnvironment = {
   JOB_POLL_INTERVAL_MS: '50',
 };
 // This process's own connection: migrations first (so the project exists before the server starts), the queue sampler, seeding.
-const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+const pool = benchPool(database.url, 2);
 const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
 await migrateToLatest(db, createLogger('error'));
 const project = await createProject(db, { name: 'Bench', keyPrefix: 'BENCH' });

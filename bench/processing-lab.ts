@@ -3,12 +3,12 @@
  * bench:ingest's (one problem, one error and one failed request, the report's id in its text),
  * processes them in job-sized batches on a fresh PostgreSQL database and prints the time per
  * batch, then EXPLAIN ANALYZE of the statements of one more report. Options: --reports N
- * (default 3000), --batch N (default 50), --explain (plans of the last batch's statements).
+ * (default 3000), --batch N (default 50), --shape flood|soak (one problem, or bench:soak's 40),
+ * --explain (plans of one more report's statements, in the server log), --keep (keep the database).
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, CamelCasePlugin, sql } from 'kysely';
-import pg from 'pg';
 import type { Database } from '../server/db/schema';
 import { migrateToLatest } from '../server/db/migrate';
 import { createLogger } from '../server/logger';
@@ -16,13 +16,34 @@ import { DatabaseMaintenance } from '../server/db/maintenance';
 import { createProject } from '../server/projects/project-service';
 import { storeReports } from '../server/reports/report-ingest';
 import { processReports } from '../server/reports/report-processing';
-import { cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis } from './support';
+import { benchPool, cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis } from './support';
 
-const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, shape: { type: 'string', default: 'flood' } } });
 const total = Number(values.reports);
+
+const areas = ['checkout', 'search', 'login', 'cart', 'profile', 'upload', 'settings', 'orders'];
+const symptoms = ['button does nothing', 'page stays blank', 'total is wrong', 'spinner never stops', 'error after saving'];
+/** bench:soak's reports: 40 kinds of problem, half with an error, a quarter with a failed request. */
+function soakReport(projectId: string, sent: number) {
+  const area = areas[sent % areas.length];
+  const symptom = symptoms[Math.floor(sent / areas.length) % symptoms.length];
+  return {
+    projectId,
+    origin: 'field' as const,
+    report: {
+      id: randomUUID(),
+      description: `On the ${area} page the ${symptom} (seen ${sent % 97} times today)`,
+      url: `https://shop.example.com/${area}/${sent % 1000}`,
+      release: `1.${sent % 3}.0`,
+      console: sent % 2 === 0 ? [{ level: 'error' as const, message: `TypeError: ${area} is undefined`, time: Date.now(), source: 'uncaught' as const }] : [],
+      network: [{ method: 'POST', url: `https://shop.example.com/api/${area}`, status: sent % 4 === 0 ? 500 : 200, durationMs: 120, time: Date.now() }],
+      breadcrumbs: [{ kind: 'click' as const, time: Date.now(), selector: `button.${area}`, text: 'Continue' }],
+    },
+  };
+}
 const batchSize = Number(values.batch);
 const database = await createBenchDatabase('lab');
-const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+const pool = benchPool(database.url, 2);
 const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
 try {
   await migrateToLatest(db, createLogger('error'));
@@ -31,8 +52,9 @@ try {
   for (let start = 0; start < total; start += 500) {
     const answers = await storeReports(
       db,
-      Array.from({ length: Math.min(500, total - start) }, () => {
+      Array.from({ length: Math.min(500, total - start) }, (_, offset) => {
         const id = randomUUID();
+        if (values.shape === 'soak') return soakReport(project.id, start + offset);
         return {
           projectId: project.id,
           origin: 'field' as const,
@@ -52,7 +74,7 @@ try {
   // Fresh statistics, as the server's maintenance (or autovacuum) keeps them.
   await sql`analyze`.execute(db);
   // Another connection reads the backends' CPU, so the one processing is counted too.
-  const meterPool = new pg.Pool({ connectionString: database.url, max: 1 });
+  const meterPool = benchPool(database.url, 1);
   const meter = new Kysely<Database>({ dialect: new PostgresDialect({ pool: meterPool }), plugins: [new CamelCasePlugin()] });
   const postgresBefore = await postgresCpuMillis(meter, database.name);
   const processBefore = process.cpuUsage();

@@ -15,7 +15,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
 import type { Database } from '../server/db/schema';
 import { migrateToLatest } from '../server/db/migrate';
 import { createSession, sessionCookieName } from '../server/http/authenticate';
@@ -24,7 +23,7 @@ import { createProject } from '../server/projects/project-service';
 import { createUser, setProjectRole } from '../server/users/user-service';
 import { makePng } from '../test/support/images';
 import { spawnBenchServer } from './server-process';
-import { createBenchDatabase, loadAverage, seedProcessedDefects } from './support';
+import { benchPool, createBenchDatabase, loadAverage, seedProcessedDefects } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +42,7 @@ const warmupSeconds = Number(values.warmup ?? (minutes <= 1 ? 15 : 30));
 const defectCount = Number(values.defects);
 
 const database = await createBenchDatabase('soak');
-const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+const pool = benchPool(database.url, 2);
 const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
 await migrateToLatest(db, createLogger('error'));
 const project = await createProject(db, { name: 'Soak', keyPrefix: 'SOAK' });

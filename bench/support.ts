@@ -31,6 +31,16 @@ export async function createBenchDatabase(label: string): Promise<{ url: string;
   };
 }
 
+/**
+ * The benchmark's own connections. An idle one may be ended by the server while the benchmark
+ * shuts down (the database is dropped with FORCE); that must not crash the run after its figures.
+ */
+export function benchPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => {});
+  return pool;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
