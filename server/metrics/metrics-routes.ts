@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { DatabaseHandle } from '../db/database';
+import { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { authorizeProject } from '../http/authenticate';
 import { isTimeZone } from './metric-math';
@@ -21,6 +22,9 @@ import { computeReadiness, readinessToCsv } from './readiness-service';
 export function metricsRoutes(database: DatabaseHandle): Router {
   const { db } = database;
   const cache = new MetricsCache();
+  // Metrics parts run at once on PostgreSQL (three connections each); two connections stay free
+  // for everything else, so a burst of metrics requests cannot hold the whole pool.
+  const snapshotReader = database.connections > 1 ? new SharedSnapshotReader(db, database.connections - 2) : null;
   const router = new Router({ prefix: '/api/v1/projects/:projectId' });
 
   router.get('/metrics', async (ctx) => {
@@ -34,7 +38,7 @@ export function metricsRoutes(database: DatabaseHandle): Router {
       tz: single(ctx, 'tz'),
     } satisfies MetricsQueryInput);
     const key = JSON.stringify(['metrics', projectId, query.release?.id ?? null, query.component, query.from, query.to, query.asOf, query.timeZone]);
-    const { value, hit } = await cache.get(db, projectId, key, () => computeMetrics(db, query), bypassCache(ctx));
+    const { value, hit } = await cache.get(db, projectId, key, () => computeMetrics(db, query, { snapshotReader }), bypassCache(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Metrics-Cache', hit ? 'hit' : 'miss');
     ctx.body = value;
