@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
+import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from './schema';
 
 /**
@@ -23,38 +23,35 @@ export class SharedSnapshotReader {
   ) {}
 
   /**
-   * The first row of each statement, in order, or null when the connection budget is spent.
-   * `prepare` runs in each transaction before its statement (e.g. `set local work_mem`).
+   * Runs each of `parts` in a transaction of its own, all at once and on one snapshot, and
+   * answers their results in order; null (nothing run) when the connection budget is spent.
+   * A part must only read (the transactions are READ ONLY).
    */
-  async run<Row>(statements: readonly RawBuilder<Row>[], prepare: (trx: Transaction<Database>) => Promise<void>): Promise<Row[] | null> {
-    if (statements.length === 0) return [];
-    if (this.connectionsInUse + statements.length > this.connectionBudget) return null;
-    this.connectionsInUse += statements.length;
+  async run<Results extends unknown[]>(parts: { [Index in keyof Results]: (trx: Transaction<Database>) => Promise<Results[Index]> }): Promise<Results | null> {
+    const works = parts as readonly ((trx: Transaction<Database>) => Promise<unknown>)[];
+    if (works.length === 0) return [] as unknown as Results;
+    if (this.connectionsInUse + works.length > this.connectionBudget) return null;
+    this.connectionsInUse += works.length;
     try {
       return await this.readOnly(async (first) => {
         const exported = await sql<{ snapshot: string }>`select pg_export_snapshot() as snapshot`.execute(first);
         const snapshot = exported.rows[0].snapshot;
         // the id is made by the server (hex groups and dashes); checked because SET takes no parameter
         if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new Error(`unexpected snapshot id ${snapshot}`);
-        const firstPart = (async () => {
-          await prepare(first);
-          return (await statements[0].execute(first)).rows[0];
-        })();
-        const otherParts = statements.slice(1).map((statement) =>
+        const others = works.slice(1).map((work) =>
           this.readOnly(async (trx) => {
             await sql`set transaction snapshot ${sql.lit(snapshot)}`.execute(trx);
-            await prepare(trx);
-            return (await statement.execute(trx)).rows[0];
+            return work(trx);
           }),
         );
         // the exporting transaction commits only after every import (they all finish first)
-        const settled = await Promise.allSettled([firstPart, ...otherParts]);
+        const settled = await Promise.allSettled([works[0](first), ...others]);
         const failed = settled.find((outcome) => outcome.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
-        return settled.map((outcome) => (outcome as PromiseFulfilledResult<Row>).value);
+        return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as Results;
       });
     } finally {
-      this.connectionsInUse -= statements.length;
+      this.connectionsInUse -= works.length;
     }
   }
 

@@ -22,8 +22,8 @@ import { computeReadiness, readinessToCsv } from './readiness-service';
 export function metricsRoutes(database: DatabaseHandle): Router {
   const { db } = database;
   const cache = new MetricsCache();
-  // Metrics parts run at once on PostgreSQL (three connections each); two connections stay free
-  // for everything else, so a burst of metrics requests cannot hold the whole pool.
+  // Metrics and readiness parts run at once on PostgreSQL (two connections per answer); two
+  // connections stay free for everything else, so a burst of these requests cannot hold the pool.
   const snapshotReader = database.connections > 1 ? new SharedSnapshotReader(db, database.connections - 2) : null;
   const router = new Router({ prefix: '/api/v1/projects/:projectId' });
 
@@ -57,7 +57,7 @@ export function metricsRoutes(database: DatabaseHandle): Router {
     const reference = ctx.params.release;
     if (reference.length > 200) throw new AppError('not_found', 'release not found');
     const key = JSON.stringify(['readiness', projectId, reference, asOf]);
-    const { value: report, hit } = await cache.get(db, projectId, key, () => computeReadiness(db, projectId, reference, asOf), bypassCache(ctx));
+    const { value: report, hit } = await cache.get(db, projectId, key, () => computeReadiness(db, projectId, reference, asOf, { snapshotReader }), bypassCache(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Metrics-Cache', hit ? 'hit' : 'miss');
     const filename = `readiness-${report.release.version.replace(/[^A-Za-z0-9._-]+/g, '_')}`;

@@ -412,7 +412,12 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
   // they save: three groups were slower than two on a 2-core machine.
   const parallelGroups = [[summaryPart, duplicatesPart, throughputPart], [mttrPart, escapedPart]];
   const computeSnapshot = async (): Promise<SnapshotRow> => {
-    const parts = await options.snapshotReader?.run(parallelGroups.map(statementOf), prepare);
+    const parts = await options.snapshotReader?.run(
+      parallelGroups.map((group) => async (trx: Transaction<Database>) => {
+        await prepare(trx);
+        return (await statementOf(group).execute(trx)).rows[0];
+      }),
+    );
     if (parts) return Object.assign({}, ...parts) as SnapshotRow;
     return db.transaction().execute(async (trx) => {
       await prepare(trx);

@@ -202,6 +202,14 @@ describe('parts run at once on a shared snapshot (PostgreSQL)', () => {
     }
   });
 
+  it.skipIf(process.env.DATABASE_URL === undefined)('answers the readiness exactly as in one transaction', async () => {
+    const reader = new SharedSnapshotReader(database.db, 4);
+    for (const [releaseReference, asOf] of [['1.10.0', seededAsOf], ['1.11.0', seededAsOf], ['1.9.0', '2026-11-09T00:00:00Z']]) {
+      const single = await computeReadiness(database.db, history.projectId, releaseReference, new Date(asOf));
+      expect(await computeReadiness(database.db, history.projectId, releaseReference, new Date(asOf), { snapshotReader: reader })).toEqual(single);
+    }
+  });
+
   it.skipIf(process.env.DATABASE_URL === undefined)('falls back to one statement when the reader has no connections to spare', async () => {
     const query = await resolveMetricsQuery(database.db, history.projectId, { asOf: seededAsOf });
     const starved = new SharedSnapshotReader(database.db, 1);
