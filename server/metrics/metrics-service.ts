@@ -391,8 +391,10 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       select coalesce(sum(received), 0)::int as reports, count(*) filter (where received > 0)::int as defects
       from (
         select ${reportsReceivedBetween('t', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
-        from scope m left join defect_report_tallies t on t.defect_id = m.defect_id and t.project_id = ${projectId}
-        where m.in_release
+        from scope m join defect_report_tallies t on t.defect_id = m.defect_id
+        -- only tallies whose bounds reach into the window can count a report: a narrow window
+        -- joins the scope to few rows (a defect without one adds no report and no defect)
+        where m.in_release and t.project_id = ${projectId} and t.last_received_at >= ${windowStart} and t.first_received_at <= ${windowEnd}
       ) per_defect
     )`,
     ],
