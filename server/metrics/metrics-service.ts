@@ -223,7 +223,7 @@ export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
  * 7–30; test/db/metrics-fast-paths.test.ts compares them), without turning every defect's age
  * into a numeric (measured: about a quarter of the summary's time).
  */
-export function ageBucketOf(createdAt: RawBuilder<unknown> | ReturnType<typeof sql.ref>, asOf: Date): RawBuilder<number> {
+export function ageBucketOf(createdAt: RawBuilder<unknown>, asOf: Date): RawBuilder<number> {
   const whens = ageBucketThresholds.map((days, index) => sql`when ${createdAt} > ${new Date(asOf.getTime() - days * 86_400_000)}::timestamptz then ${sql.lit(index)}`);
   return sql<number>`case ${sql.join(whens, sql` `)} else ${sql.lit(ageBucketThresholds.length)} end`;
 }

@@ -92,7 +92,7 @@ export async function computeReadiness(
   const release = await findRelease(db, projectId, releaseReference);
   if (!release) throw new AppError('not_found', `release "${releaseReference}" not found`);
 
-  // The test sections and the defect sections read disjoint data: on PostgreSQL they run at once
+  // The test sections and the defect sections are independent: on PostgreSQL they run at once
   // on two connections sharing one snapshot (server/db/shared-snapshot.ts), else one after the other.
   const testSections = async (trx: Transaction<Database>) => {
     await sql`set local work_mem = '64MB'`.execute(trx);
