@@ -22,6 +22,8 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   backend: 'pglite' | 'postgres';
   capabilities: DatabaseCapabilities;
+  /** How many connections can be in use at once: the pool's size (PGlite: 1). */
+  connections: number;
   /** Resolves when `select 1` answers within `timeoutMs`; rejects otherwise. */
   ping(timeoutMs?: number): Promise<void>;
   /** The PGlite instance, for dumping a data directory (tests, backups); absent on PostgreSQL. */
@@ -81,6 +83,7 @@ async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, l
       db,
       backend: 'pglite',
       capabilities: { trigram: true, vector: true },
+      connections: 1,
       pglite,
       ping: (timeoutMs) => ping(db, timeoutMs),
       async close() {
@@ -123,6 +126,7 @@ async function openPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }
     db,
     backend: 'postgres',
     capabilities,
+    connections: target.poolSize ?? 10,
     ping: (timeoutMs) => ping(db, timeoutMs),
     close: () => db.destroy(),
   };

@@ -12,6 +12,7 @@ import * as auditLog from './migrations/20261201_1300_audit_log';
 import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts';
 import * as processingIndexes from './migrations/20261201_1500_processing_indexes';
 import * as manualSendIndex from './migrations/20261202_2000_manual_send_index';
+import * as defectReportTallies from './migrations/20261203_0100_defect_report_tallies';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '20261201_1400_job_total_attempts': jobTotalAttempts,
   '20261201_1500_processing_indexes': processingIndexes,
   '20261202_2000_manual_send_index': manualSendIndex,
+  '20261203_0100_defect_report_tallies': defectReportTallies,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

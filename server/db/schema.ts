@@ -302,6 +302,16 @@ export interface DefectStatesTable {
   firstResolvedAt: Date | null;
 }
 
+/** Reports per defect, kept by triggers on reports (migration 20261203_0100); read by metrics, never written by code. */
+export interface DefectReportTalliesTable {
+  defectId: string;
+  projectId: string;
+  reports: number;
+  /** Bounds of the reports' received_at: never inside their span (they only widen). */
+  firstReceivedAt: Date;
+  lastReceivedAt: Date;
+}
+
 export interface DestinationsTable {
   id: Generated<string>;
   projectId: string;
@@ -445,6 +455,7 @@ export interface Database {
   testResults: TestResultsTable;
   defectTestLinks: DefectTestLinksTable;
   defectStates: DefectStatesTable;
+  defectReportTallies: DefectReportTalliesTable;
   destinations: DestinationsTable;
   routingRules: RoutingRulesTable;
   externalTickets: ExternalTicketsTable;

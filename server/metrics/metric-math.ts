@@ -111,7 +111,7 @@ export const ageBuckets = [
   { label: 'over 90 days', minDays: 90, maxDays: null },
 ] as const;
 
-/** Bucket thresholds in days for SQL `width_bucket` (0 = under 1 day … 4 = 90 days or more). */
+/** Bucket thresholds in days (bucket 0 = under 1 day … 4 = 90 days or more). */
 export const ageBucketThresholds = ageBuckets.slice(1).map((bucket) => bucket.minDays);
 
 /** Median of numbers (mean of the two middle ones for an even count); null when empty. */

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { DatabaseHandle } from '../db/database';
+import { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { authorizeProject } from '../http/authenticate';
 import { isTimeZone } from './metric-math';
@@ -21,6 +22,9 @@ import { computeReadiness, readinessToCsv } from './readiness-service';
 export function metricsRoutes(database: DatabaseHandle): Router {
   const { db } = database;
   const cache = new MetricsCache();
+  // Metrics and readiness parts run at once on PostgreSQL (two connections per answer); two
+  // connections stay free for everything else, so a burst of these requests cannot hold the pool.
+  const snapshotReader = database.connections > 1 ? new SharedSnapshotReader(db, database.connections - 2) : null;
   const router = new Router({ prefix: '/api/v1/projects/:projectId' });
 
   router.get('/metrics', async (ctx) => {
@@ -34,7 +38,7 @@ export function metricsRoutes(database: DatabaseHandle): Router {
       tz: single(ctx, 'tz'),
     } satisfies MetricsQueryInput);
     const key = JSON.stringify(['metrics', projectId, query.release?.id ?? null, query.component, query.from, query.to, query.asOf, query.timeZone]);
-    const { value, hit } = await cache.get(db, projectId, key, () => computeMetrics(db, query), bypassCache(ctx));
+    const { value, hit } = await cache.get(db, projectId, key, () => computeMetrics(db, query, { snapshotReader }), bypassCache(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Metrics-Cache', hit ? 'hit' : 'miss');
     ctx.body = value;
@@ -53,7 +57,7 @@ export function metricsRoutes(database: DatabaseHandle): Router {
     const reference = ctx.params.release;
     if (reference.length > 200) throw new AppError('not_found', 'release not found');
     const key = JSON.stringify(['readiness', projectId, reference, asOf]);
-    const { value: report, hit } = await cache.get(db, projectId, key, () => computeReadiness(db, projectId, reference, asOf), bypassCache(ctx));
+    const { value: report, hit } = await cache.get(db, projectId, key, () => computeReadiness(db, projectId, reference, asOf, { snapshotReader }), bypassCache(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Metrics-Cache', hit ? 'hit' : 'miss');
     const filename = `readiness-${report.release.version.replace(/[^A-Za-z0-9._-]+/g, '_')}`;

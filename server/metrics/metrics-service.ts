@@ -1,9 +1,11 @@
-import { type Kysely, type Transaction, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
+import type { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
 import { coveringLinks } from '../test-management/coverage-definition';
 import { endOfMinute } from './metrics-cache';
+import { reportsReceivedBetween } from './report-tallies';
 import {
   type ComponentDensity,
   type Ratio,
@@ -215,11 +217,53 @@ export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
 }
 
 /**
- * Computes every metric of the request from one snapshot: one statement whose materialized
- * `scope` CTE is read by every metric, with small lookups (releases, test cases, settings) beside
- * it. `work_mem` is raised for that statement only, so its sorts of ~100k rows stay in memory.
+ * SQL: the age bucket (index into `ageBuckets`) of a defect created at `createdAt`, as of `asOf`:
+ * the creation compared with asOf minus each threshold (exact instants, computed here). The same
+ * bucket as `width_bucket` over the age in fractional days (an age of exactly 7 days is in
+ * 7–30; test/db/metrics-fast-paths.test.ts compares them), without turning every defect's age
+ * into a numeric (measured: about a quarter of the summary's time).
  */
-export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery): Promise<MetricsReport> {
+export function ageBucketOf(createdAt: RawBuilder<unknown>, asOf: Date): RawBuilder<number> {
+  const whens = ageBucketThresholds.map((days, index) => sql`when ${createdAt} > ${new Date(asOf.getTime() - days * 86_400_000)}::timestamptz then ${sql.lit(index)}`);
+  return sql<number>`case ${sql.join(whens, sql` `)} else ${sql.lit(ageBucketThresholds.length)} end`;
+}
+
+/** One part of the metrics statement: the CTEs it adds after `scope` and the columns it selects. */
+interface MetricsPart {
+  ctes: RawBuilder<unknown>[];
+  columns: RawBuilder<unknown>[];
+}
+
+/** The row the metrics statement answers (its parts' columns together). */
+interface SnapshotRow {
+  summary: ScopeSummaryRow[] | null;
+  mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
+  escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+  escapedByComponent: { component: string | null; escaped: number; uncovered: number }[] | null;
+  throughput: { week: string; start: string; created: number; resolved: number }[];
+  duplicates: { reports: number; defects: number };
+}
+
+/** How `computeMetrics` may read the database. */
+export interface MetricsComputeOptions {
+  /**
+   * Runs the parts of the statement at once on several connections sharing one snapshot
+   * (PostgreSQL); without it (PGlite, or when the reader's connections are busy) the parts are
+   * one statement.
+   */
+  snapshotReader?: SharedSnapshotReader | null;
+}
+
+/**
+ * Computes every metric of the request from one snapshot: the materialized `scope` CTE (the
+ * defects at `asOf`) read by every metric, with small lookups (releases, test cases, settings)
+ * beside it. The metrics are parts (`MetricsPart`) over that scope: one statement holds them all,
+ * or, given a `snapshotReader`, groups of them run at once as statements of their own, each with
+ * its own copy of the scope, on transactions that share one snapshot, so the figures agree
+ * exactly as in one statement. `work_mem` is raised for these statements only, so their sorts of
+ * ~100k rows stay in memory.
+ */
+export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, options: MetricsComputeOptions = {}): Promise<MetricsReport> {
   const { projectId, asOf, from, release, timeZone } = query;
   const windowEnd = query.to ?? asOf;
   const windowStart = from ?? new Date(0);
@@ -228,33 +272,35 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
   const throughputStart = from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
   const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
 
-  const snapshot = sql<{
-    summary: ScopeSummaryRow[] | null;
-    mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
-    escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
-    escapedByComponent: { component: string | null; escaped: number; uncovered: number }[] | null;
-    throughput: { week: string; start: string; created: number; resolved: number }[];
-    duplicates: { reports: number; defects: number };
-  }>`
-    with scope as materialized (
+  const scope = sql`
+    scope as materialized (
       select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
              reopen_count, resolved_at, first_resolved_at,
              ${release ? sql`found_in_release_id is not distinct from ${release.id}::uuid` : sql`true`} as in_release
       from defect_states
       where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
         ${query.component ? sql`and component = ${query.component}` : sql``}
-    ),
-    summary as (
+    )`;
+
+  const ageBucket = ageBucketOf(sql.ref('created_at'), asOf);
+  const summaryPart: MetricsPart = {
+    ctes: [
+      sql`summary as (
       select release_id as "releaseId", component, origin, is_done as "isDone",
-             case when not is_done then width_bucket(extract(epoch from ${asOf}::timestamptz - created_at)::float8 / 86400,
-                                                     ${sql.raw(`array[${ageBucketThresholds.join(',')}]::float8[]`)}) end as "ageBucket",
+             case when not is_done then ${ageBucket} end as "ageBucket",
              in_release as "inRelease", count(*)::int as defects,
              count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')})::int as resolved,
              count(*) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')} and reopen_count > 0)::int as reopened,
              coalesce(sum(reopen_count) filter (where first_resolved_at is not null and ${inWindow('first_resolved_at')}), 0)::int as reopens
       from scope group by 1, 2, 3, 4, 5, 6
-    ),
-    mttr as (
+    )`,
+    ],
+    columns: [sql`(select json_agg(summary) from summary) as summary`],
+  };
+
+  const mttrPart: MetricsPart = {
+    ctes: [
+      sql`mttr as (
       select grouping(severity) as "bySeverity", grouping(component) as "byComponent", severity, component, count(*)::int as count,
              sum(hours)::float8 as "totalHours", percentile_cont(0.5) within group (order by hours)::float8 as "medianHours"
       from (
@@ -262,82 +308,127 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
         from scope where in_release and status in (${repaired}) and ${inWindow('resolved_at')}
       ) repaired
       group by grouping sets ((), (severity), (component))
-    ),
-    links as (
+    )`,
+    ],
+    columns: [sql`(select json_agg(mttr) from mttr) as mttr`],
+  };
+
+  const escapedPart: MetricsPart = {
+    ctes: [
+      sql`links as (
       -- covering links at asOf (server/test-management/coverage-definition.ts); each carries the
       -- defect's release and creation time, so "ineffective" needs no second pass over scope
       select l.defect_id, l.test_case_id, m.release_id, m.created_at from (${coveringLinks(asOf)}) l
       join scope m on m.defect_id = l.defect_id
       where m.origin = 'field' and m.in_release
-    ),
-    -- when each linked test case first passed on each release (one pass over their results)
-    first_passes as (
-      -- with the test case's key, so the defects' key lists need no lookup per link
+    )`,
+      // when each linked test case first passed on each release (one pass over their results),
+      // with the test case's key, so the defects' key lists need no lookup per link
+      sql`first_passes as (
       select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at, min(c.key) as key
       from test_results r join test_runs u on u.id = r.test_run_id join test_cases c on c.id = r.test_case_id
       where u.project_id = ${projectId} and u.release_id is not null and r.status = 'passed' and r.created_at <= ${asOf}
         and r.test_case_id in (select test_case_id from links)
       group by 1, 2
-    ),
-    ineffective as (
-      -- linked tests that passed on the defect's release before the defect was found
+    )`,
+      // linked tests that passed on the defect's release before the defect was found
+      sql`ineffective as (
       select l.defect_id, array_agg(distinct p.key order by p.key) as test_case_keys
       from links l
       join first_passes p on p.test_case_id = l.test_case_id and p.release_id = l.release_id and p.first_passed_at <= l.created_at
       group by l.defect_id
-    ),
-    escaped as (
+    )`,
+      sql`escaped as (
       select m.defect_id, m.component, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
       from scope m left join ineffective i on i.defect_id = m.defect_id
       where m.origin = 'field' and m.in_release
-    ),
-    weeks as (
+    )`,
+    ],
+    columns: [
+      sql`(select json_build_object(
+          'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
+          'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
+                      from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
+                            where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
+       from escaped) as escaped`,
+      sql`(select json_agg(json_build_object('component', component, 'escaped', escaped, 'uncovered', uncovered) order by escaped desc, component)
+       from (select component, count(*)::int as escaped, count(*) filter (where not covered)::int as uncovered from escaped group by component) per_component)
+        as escaped_by_component`,
+    ],
+  };
+
+  const throughputPart: MetricsPart = {
+    ctes: [
+      sql`weeks as (
       select generate_series(date_trunc('week', ${throughputStart}::timestamptz at time zone ${timeZone}),
                              date_trunc('week', ${windowEnd}::timestamptz at time zone ${timeZone}), interval '1 week') as week_start
-    ),
-    created_weeks as (
+    )`,
+      sql`created_weeks as (
       select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
       from scope where in_release and created_at >= ${throughputStart} and ${inWindow('created_at')}
       group by 1
-    ),
-    resolved_weeks as (
+    )`,
+      sql`resolved_weeks as (
       select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start, count(*)::int as count
       from defect_states s join scope m on m.defect_id = s.defect_id
       where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from and m.in_release
         and s.valid_from >= ${throughputStart} and ${inWindow('s.valid_from')}
       group by 1
-    ),
-    duplicates as (
-      select count(*)::int as reports, count(distinct r.defect_id)::int as defects
-      from reports r join scope m on m.defect_id = r.defect_id
-      where r.project_id = ${projectId} and m.in_release and ${inWindow('r.received_at')}
-    )
-    select
-      (select json_agg(summary) from summary) as summary,
-      (select json_agg(mttr) from mttr) as mttr,
-      (select json_build_object(
-          'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
-          'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
-                      from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
-                            where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
-       from escaped) as escaped,
-      (select json_agg(json_build_object('component', component, 'escaped', escaped, 'uncovered', uncovered) order by escaped desc, component)
-       from (select component, count(*)::int as escaped, count(*) filter (where not covered)::int as uncovered from escaped group by component) per_component)
-        as escaped_by_component,
-      (select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
+    )`,
+    ],
+    columns: [
+      sql`(select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
                                          'created', coalesce(c.count, 0), 'resolved', coalesce(r.count, 0)) order by w.week_start)
-       from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput,
-      (select row_to_json(duplicates) from duplicates) as duplicates
-  `;
+       from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput`,
+    ],
+  };
 
-  const [snapshotResult, releases, testCasesPerComponent, project] = await Promise.all([
-    db.transaction().execute(async (trx) => {
-      await sql`set local work_mem = '64MB'`.execute(trx);
-      // JIT compiling this statement costs more (~200 ms) than running it; estimates over the
-      // materialized scope are rough enough to cross jit_above_cost now and then
-      await sql`set local jit = off`.execute(trx);
-      return snapshot.execute(trx);
-    }),
+  // Reports received in the window on counted defects, from each defect's tally (one small row)
+  // instead of every report: see server/metrics/report-tallies.ts.
+  const duplicatesPart: MetricsPart = {
+    ctes: [
+      sql`duplicates as (
+      select coalesce(sum(received), 0)::int as reports, count(*) filter (where received > 0)::int as defects
+      from (
+        select ${reportsReceivedBetween('t', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
+        from scope m join defect_report_tallies t on t.defect_id = m.defect_id
+        -- only tallies whose bounds reach into the window can count a report: a narrow window
+        -- joins the scope to few rows (a defect without one adds no report and no defect)
+        where m.in_release and t.project_id = ${projectId} and t.last_received_at >= ${windowStart} and t.first_received_at <= ${windowEnd}
+      ) per_defect
+    )`,
+    ],
+    columns: [sql`(select row_to_json(duplicates) from duplicates) as duplicates`],
+  };
+
+  const statementOf = (parts: MetricsPart[]) =>
+    sql<Partial<SnapshotRow>>`with ${sql.join([scope, ...parts.flatMap((part) => part.ctes)])} select ${sql.join(parts.flatMap((part) => part.columns))}`;
+  const prepare = async (trx: Transaction<Database>) => {
+    await sql`set local work_mem = '64MB'`.execute(trx);
+    // JIT compiling this statement costs more (~200 ms) than running it; estimates over the
+    // materialized scope are rough enough to cross jit_above_cost now and then
+    await sql`set local jit = off`.execute(trx);
+  };
+  // Two groups of about equal cost on the metrics bench (PostgreSQL, 100k defects). Each group
+  // materializes the scope again (~40–60 ms of CPU), so more groups than cores cost more than
+  // they save: three groups were slower than two on a 2-core machine.
+  const parallelGroups = [[summaryPart, duplicatesPart, throughputPart], [mttrPart, escapedPart]];
+  const computeSnapshot = async (): Promise<SnapshotRow> => {
+    const parts = await options.snapshotReader?.run(
+      parallelGroups.map((group) => async (trx: Transaction<Database>) => {
+        await prepare(trx);
+        return (await statementOf(group).execute(trx)).rows[0];
+      }),
+    );
+    if (parts) return Object.assign({}, ...parts) as SnapshotRow;
+    return db.transaction().execute(async (trx) => {
+      await prepare(trx);
+      return (await statementOf([summaryPart, mttrPart, escapedPart, throughputPart, duplicatesPart]).execute(trx)).rows[0] as SnapshotRow;
+    });
+  };
+
+  const [result, releases, testCasesPerComponent, project] = await Promise.all([
+    computeSnapshot(),
     orderedReleases(db, projectId),
     db
       .selectFrom('testCases')
@@ -350,7 +441,6 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery):
       .execute(),
     db.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow(),
   ]);
-  const result = snapshotResult.rows[0];
   const { byRelease, selected, ageCounts, perComponent } = summarizeScope(result.summary ?? []);
 
   const leakageByRelease = releases

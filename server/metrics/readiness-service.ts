@@ -1,5 +1,6 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
+import type { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { coveringLinks, hasCoveringTest } from '../test-management/coverage-definition';
 import {
@@ -81,15 +82,20 @@ export interface ReadinessReport {
  * Gathers the readiness evidence for `releaseReference` (an id or a version) as of `asOf`.
  * "The release's builds" are the test runs recorded with that release.
  */
-export async function computeReadiness(db: Kysely<Database>, projectId: string, releaseReference: string, asOf: Date): Promise<ReadinessReport> {
+export async function computeReadiness(
+  db: Kysely<Database>,
+  projectId: string,
+  releaseReference: string,
+  asOf: Date,
+  options: { snapshotReader?: SharedSnapshotReader | null } = {},
+): Promise<ReadinessReport> {
   const release = await findRelease(db, projectId, releaseReference);
   if (!release) throw new AppError('not_found', `release "${releaseReference}" not found`);
-  return db.transaction().execute(async (trx) => {
-    const releases = await orderedReleases(trx, projectId);
-    const position = releases.findIndex((entry) => entry.id === release.id);
-    const previous = position > 0 ? releases[position - 1] : null;
-    await sql`set local work_mem = '64MB'`.execute(trx);
 
+  // The test sections and the defect sections are independent: on PostgreSQL they run at once
+  // on two connections sharing one snapshot (server/db/shared-snapshot.ts), else one after the other.
+  const testSections = async (trx: Transaction<Database>) => {
+    await sql`set local work_mem = '64MB'`.execute(trx);
     const runs = await sql<{ runs: number; builds: string[] | null }>`
       select count(*)::int as runs, array_agg(distinct build order by build) filter (where build is not null) as builds
       from test_runs where project_id = ${projectId} and release_id = ${release.id} and created_at <= ${asOf}
@@ -122,14 +128,14 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
       ) latest
       where status in ('failed', 'error')
     `.execute(trx);
-    const failingTests = failing.rows.sort((a, b) => compareTestPriority(a.priority, b.priority) || a.key.localeCompare(b.key));
-    const failingByPriority: { priority: string | null; count: number }[] = [];
-    for (const test of failingTests) {
-      const last = failingByPriority.at(-1);
-      if (last && last.priority === test.priority) last.count += 1;
-      else failingByPriority.push({ priority: test.priority, count: 1 });
-    }
+    return { runs, tests, failing };
+  };
 
+  const defectSectionsOf = async (trx: Transaction<Database>) => {
+    const releases = await orderedReleases(trx, projectId);
+    const position = releases.findIndex((entry) => entry.id === release.id);
+    const previous = position > 0 ? releases[position - 1] : null;
+    await sql`set local work_mem = '64MB'`.execute(trx);
     // Defects as they stood at asOf (merged ones out), read once for all the defect sections.
     const defectSections = await sql<{
       leakage: { releaseId: string; escaped: number; found: number }[] | null;
@@ -174,47 +180,60 @@ export async function computeReadiness(db: Kysely<Database>, projectId: string, 
              (select json_agg(json_build_object('defectId', "defectId", 'key', key, 'title', title, 'status', status, 'testCaseKeys', "testCaseKeys",
                                                 'hasTest', "hasTest", 'testPassedOnRelease', "testPassedOnRelease") order by number) from previous_escapes) as previous_escapes
     `.execute(trx);
-    const sections = defectSections.rows[0];
-    const bySeverity = (sections.openBySeverity ?? []).sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
-    const previousEscapes = sections.previousEscapes ?? [];
-    const leakageByRelease = new Map((sections.leakage ?? []).map((row) => [row.releaseId, row]));
-    const leakageTrend = releases
-      .slice(Math.max(0, position + 1 - leakageTrendLength), position + 1)
-      .map((entry) => {
-        const counts = leakageByRelease.get(entry.id);
-        return { releaseId: entry.id, version: entry.version, ...ratio(counts?.escaped ?? 0, counts?.found ?? 0) };
-      });
+    return { releases, position, previous, sections: defectSections.rows[0] };
+  };
 
-    const { planned, executed, passed } = tests.rows[0];
-    const withTests = previousEscapes.filter((escape) => escape.hasTest).length;
-    const openTotal = bySeverity.reduce((total, row) => total + row.count, 0);
-    return {
-      projectId,
-      asOf: asOf.toISOString(),
-      release,
-      previousRelease: previous ? { id: previous.id, version: previous.version, releasedAt: previous.releasedAt } : null,
-      tests: {
-        runs: runs.rows[0].runs,
-        builds: runs.rows[0].builds ?? [],
-        planned,
-        executed: ratio(executed, planned),
-        passRate: ratio(passed, executed),
-        failingByPriority,
-        failing: failingTests,
-      },
-      openDefects: { total: openTotal, bySeverity, blocking: sections.blocking ?? [] },
-      previousReleaseEscapes: { total: previousEscapes.length, withTests, defects: previousEscapes },
-      leakageTrend,
-      checks: readinessChecks({
-        openBlockers: bySeverity.find((row) => row.severity === 'blocker')?.count ?? 0,
-        planned,
-        executed,
-        failing: failingTests.length,
-        previousEscaped: previousEscapes.length,
-        previousEscapedWithTests: withTests,
-      }),
-    };
-  });
+  const [{ runs, tests, failing }, { releases, position, previous, sections }] =
+    (await options.snapshotReader?.run([testSections, defectSectionsOf])) ??
+    (await db.transaction().execute(async (trx) => [await testSections(trx), await defectSectionsOf(trx)] as const));
+
+  const failingTests = failing.rows.sort((a, b) => compareTestPriority(a.priority, b.priority) || a.key.localeCompare(b.key));
+  const failingByPriority: { priority: string | null; count: number }[] = [];
+  for (const test of failingTests) {
+    const last = failingByPriority.at(-1);
+    if (last && last.priority === test.priority) last.count += 1;
+    else failingByPriority.push({ priority: test.priority, count: 1 });
+  }
+
+  const bySeverity = (sections.openBySeverity ?? []).sort((a, b) => severityRank(a.severity) - severityRank(b.severity));
+  const previousEscapes = sections.previousEscapes ?? [];
+  const leakageByRelease = new Map((sections.leakage ?? []).map((row) => [row.releaseId, row]));
+  const leakageTrend = releases
+    .slice(Math.max(0, position + 1 - leakageTrendLength), position + 1)
+    .map((entry) => {
+      const counts = leakageByRelease.get(entry.id);
+      return { releaseId: entry.id, version: entry.version, ...ratio(counts?.escaped ?? 0, counts?.found ?? 0) };
+    });
+
+  const { planned, executed, passed } = tests.rows[0];
+  const withTests = previousEscapes.filter((escape) => escape.hasTest).length;
+  const openTotal = bySeverity.reduce((total, row) => total + row.count, 0);
+  return {
+    projectId,
+    asOf: asOf.toISOString(),
+    release,
+    previousRelease: previous ? { id: previous.id, version: previous.version, releasedAt: previous.releasedAt } : null,
+    tests: {
+      runs: runs.rows[0].runs,
+      builds: runs.rows[0].builds ?? [],
+      planned,
+      executed: ratio(executed, planned),
+      passRate: ratio(passed, executed),
+      failingByPriority,
+      failing: failingTests,
+    },
+    openDefects: { total: openTotal, bySeverity, blocking: sections.blocking ?? [] },
+    previousReleaseEscapes: { total: previousEscapes.length, withTests, defects: previousEscapes },
+    leakageTrend,
+    checks: readinessChecks({
+      openBlockers: bySeverity.find((row) => row.severity === 'blocker')?.count ?? 0,
+      planned,
+      executed,
+      failing: failingTests.length,
+      previousEscaped: previousEscapes.length,
+      previousEscapedWithTests: withTests,
+    }),
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
+import { SharedSnapshotReader } from '../../server/db/shared-snapshot';
 import { createProject } from '../../server/projects/project-service';
 import { type MetricsQueryInput, computeMetrics, resolveMetricsQuery } from '../../server/metrics/metrics-service';
 import { computeReadiness } from '../../server/metrics/readiness-service';
@@ -173,6 +174,46 @@ describe('duplicate rate', () => {
     const result = await metrics({ asOf: seededAsOf });
     expect(result.reportsPerDefect).toEqual({ value: 2, numerator: 6, denominator: 3 });
     expect(result.duplicateRate).toEqual({ value: 0.5, numerator: 3, denominator: 6 });
+  });
+
+  it('counts only the reports received inside the window, also of defects with reports on both sides of its ends', async () => {
+    // D1's reports at 11-02 10:00 (before), 11:00 and 11-03; D3's at 11-04; D5's moved one at
+    // 11-10 and its own at 11-15 23:30 (after)
+    const result = await metrics({ asOf: seededAsOf, from: '2026-11-02T10:30:00Z', to: '2026-11-12T00:00:00Z' });
+    expect(result.reportsPerDefect).toEqual({ value: 1.3333, numerator: 4, denominator: 3 });
+    expect(result.duplicateRate).toEqual({ value: 0.25, numerator: 1, denominator: 4 });
+  });
+});
+
+describe('parts run at once on a shared snapshot (PostgreSQL)', () => {
+  it.skipIf(process.env.DATABASE_URL === undefined)('answers exactly what the single statement answers, for every filter', async () => {
+    const reader = new SharedSnapshotReader(database.db, 4);
+    for (const input of [
+      { asOf: seededAsOf },
+      { asOf: seededAsOf, release: '1.10.0' },
+      { asOf: seededAsOf, component: 'checkout' },
+      { asOf: '2026-11-09T00:00:00Z', from: '2026-11-01', tz: 'Europe/Berlin' },
+      { asOf: seededAsOf, from: '2026-11-02T10:30:00Z', to: '2026-11-12T00:00:00Z', release: '1.10.0' },
+    ] satisfies MetricsQueryInput[]) {
+      const query = await resolveMetricsQuery(database.db, history.projectId, input);
+      const single = await computeMetrics(database.db, query);
+      const parallel = await computeMetrics(database.db, query, { snapshotReader: reader });
+      expect(parallel).toEqual(single);
+    }
+  });
+
+  it.skipIf(process.env.DATABASE_URL === undefined)('answers the readiness exactly as in one transaction', async () => {
+    const reader = new SharedSnapshotReader(database.db, 4);
+    for (const [releaseReference, asOf] of [['1.10.0', seededAsOf], ['1.11.0', seededAsOf], ['1.9.0', '2026-11-09T00:00:00Z']]) {
+      const single = await computeReadiness(database.db, history.projectId, releaseReference, new Date(asOf));
+      expect(await computeReadiness(database.db, history.projectId, releaseReference, new Date(asOf), { snapshotReader: reader })).toEqual(single);
+    }
+  });
+
+  it.skipIf(process.env.DATABASE_URL === undefined)('falls back to one statement when the reader has no connections to spare', async () => {
+    const query = await resolveMetricsQuery(database.db, history.projectId, { asOf: seededAsOf });
+    const starved = new SharedSnapshotReader(database.db, 1);
+    expect(await computeMetrics(database.db, query, { snapshotReader: starved })).toEqual(await computeMetrics(database.db, query));
   });
 });
 
