@@ -2,7 +2,7 @@
  * Builds the PostgreSQL array literal (`{"a","b",NULL}`) of a large array parameter, to be cast
  * in SQL: `${arrayLiteral(values)}::text[]` (or `::uuid[]`, `::int[]`, ...). node-postgres turns
  * a JavaScript array into the same literal by appending element by element; for the JUnit
- * importer's batches (13 arrays of 2,500 elements each) that was a third of all the import's
+ * importer's batches (13 arrays of 2,500 elements each) that was nearly a third of the import's
  * JavaScript allocations (bench:junit, 100,000 test cases, V8 heap sampling), and the resulting
  * string was a rope that the driver's byte-length scan copied once more. One `join` makes one
  * flat string. Strings are always quoted, so any text (commas, braces, spaces, "NULL") stays one
