@@ -55,6 +55,28 @@ function createKysely(pool: pg.Pool): Kysely<Database> {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
 }
 
+/**
+ * PostgreSQL settings of the embedded database, measured with `npm run bench:junit` (100,000 test
+ * cases), the dedup replay (3,000 reports) and the inbox benchmark (100,000 defects) on 2026-12-02,
+ * on a 2-core machine at load average 3–6.
+ *
+ * PGlite allocates shared buffers inside its WebAssembly memory at start and touches all of it,
+ * and that memory never shrinks: initdb's 128 MB made a bare PGlite grow its memory from the
+ * 128 MB initial size to 189 MB and cost 359–401 MB RSS right after opening (the JUnit import then
+ * peaked at 518–547 MB); with 32 MB the memory stays at its initial size through the whole import
+ * (275–295 MB after opening, 420–453 MB peak; 64 MB: about 330 and 463–472 MB).
+ * 16 MB made the inbox's filtered and searched page three times slower (p50 41 ms against 11 ms),
+ * so that page's working set is between 16 and 32 MB at 100,000 defects; 32 MB answers it as fast
+ * as 128 MB (p50 11.6 against 11.1–11.4 ms). The dedup replay took the same CPU time with 32, 64
+ * and 128 MB, on disk (43.1, 41.5, 44.6 s) and in memory (42.4, 40.5, 42.7 s); its wall-clock
+ * figures moved with the machine's load, not with the setting.
+ * work_mem, maintenance_work_mem, temp_buffers and wal_buffers at a quarter of their defaults
+ * saved about 6 MB of WebAssembly memory in the import: not worth slower sorts and vacuums.
+ */
+export const pgliteSettings: Readonly<Record<string, string>> = Object.freeze({
+  shared_buffers: '32MB',
+});
+
 async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, logger: Logger): Promise<DatabaseHandle> {
   const [{ PGlite }, { vector }, { pg_trgm }, { createPgConfig }] = await Promise.all([
     import('@electric-sql/pglite'),
@@ -75,6 +97,10 @@ async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, l
       dataDir: dataDirectory,
       loadDataDir: target.loadDataDirectory,
       extensions: { vector, pg_trgm },
+      // Appended to PGlite's own start parameters: a later -c wins, and nothing is written to the
+      // data folder's postgresql.conf (PGlite's `postgresqlconf` option would replace that whole
+      // file, and with it the time zone, date style and text-search configuration initdb put there).
+      startParams: [...PGlite.defaultStartParams, ...Object.entries(pgliteSettings).flatMap(([name, value]) => ['-c', `${name}=${value}`])],
     });
     await pglite.exec('create extension if not exists vector; create extension if not exists pg_trgm;');
     const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../server/db/database';
+import { pgliteSettings, type DatabaseHandle } from '../../server/db/database';
 import { migrateToLatest } from '../../server/db/migrate';
 import { createLogger } from '../../server/logger';
 import { createProject } from '../../server/projects/project-service';
@@ -37,6 +37,17 @@ describe('migrations', () => {
     // PGlite ships both; a plain PostgreSQL may lack vector, and the handle says so instead of failing.
     if (database.backend === 'pglite') expect(database.capabilities).toEqual({ trigram: true, vector: true });
     else expect(typeof database.capabilities.vector).toBe('boolean');
+  });
+
+  it('run the embedded database with its memory settings, keeping what initdb configured', async ({ skip }) => {
+    if (database.backend !== 'pglite') skip();
+    for (const [name, value] of Object.entries(pgliteSettings)) {
+      const shown = await sql<Record<string, string>>`show ${sql.raw(name)}`.execute(database.db);
+      expect({ [name]: Object.values(shown.rows[0])[0] }).toEqual({ [name]: value });
+    }
+    // Passed as start parameters, not as a postgresql.conf of PGlite's making, which would drop these.
+    const kept = await sql<{ config: string; zone: string }>`select current_setting('default_text_search_config') as config, current_setting('TimeZone') as zone`.execute(database.db);
+    expect(kept.rows[0]).toEqual({ config: 'pg_catalog.english', zone: 'UTC' });
   });
 });
 
