@@ -144,6 +144,11 @@ function reporterOf(report: Pick<ReportRow, 'id' | 'reporterId' | 'reporterEmail
   return report.reporterId ?? report.reporterEmail?.toLowerCase() ?? report.reporterTokenHash ?? report.id;
 }
 
+/** A report without reporter id, email or token: one user of its own, never found in another report. */
+function isAnonymous(report: Pick<ReportRow, 'reporterId' | 'reporterEmail' | 'reporterTokenHash'>): boolean {
+  return report.reporterId === null && report.reporterEmail === null && report.reporterTokenHash === null;
+}
+
 /**
  * The reports of one project assigned one after the other in one transaction, written together.
  * Each report's retrieval must see the reports before it: those of earlier batches come from the
@@ -202,7 +207,11 @@ export class AssignmentBatch {
     const openedReports = opened.map((assignment) => onDefect.get(assignment.defectId)!);
     // Existing defects gaining reports: how many, when, and who sent them.
     const grown = [...onDefect].filter(([defectId]) => !opened.some((assignment) => assignment.defectId === defectId));
-    const grownReporters = grown.flatMap(([defectId, assignments]) => [...new Set(assignments.map((assignment) => reporterOf(assignment.report)))].map((reporter) => ({ defectId, reporter })));
+    // Senders that may have reported on the defect before; anonymous reports are new users each.
+    const grownReporters = grown.flatMap(([defectId, assignments]) =>
+      [...new Set(assignments.filter((assignment) => !isAnonymous(assignment.report)).map((assignment) => reporterOf(assignment.report)))].map((reporter) => ({ defectId, reporter })),
+    );
+    const anonymousOn = (assignments: PendingAssignment[]) => assignments.filter((assignment) => isAnonymous(assignment.report)).length;
     const times = (assignments: PendingAssignment[]) => assignments.map((assignment) => assignment.report.receivedAt.getTime());
     const at = (time: number) => new Date(time);
 
@@ -244,18 +253,22 @@ export class AssignmentBatch {
         returning id, status, origin, found_in_release_id, severity
       ), grown as (
         select * from unnest(${grown.map(([defectId]) => defectId)}::uuid[], ${grown.map(([, assignments]) => assignments.length)}::int[],
+                             ${grown.map(([, assignments]) => anonymousOn(assignments))}::int[],
                              ${grown.map(([, assignments]) => at(Math.min(...times(assignments))))}::timestamptz[],
                              ${grown.map(([, assignments]) => at(Math.max(...times(assignments))))}::timestamptz[])
-          as g(defect_id, added, first_seen_at, last_seen_at)
+          as g(defect_id, added, anonymous, first_seen_at, last_seen_at)
       ), new_reporters as (
-        -- one index probe per reporter: is this sender among the defect's other reports? (this
-        -- statement's snapshot has the batch's reports on no defect yet)
+        -- Is this sender among the defect's other reports? Looked up by the sender's reports
+        -- (\`reports_reporter\`; the fence keeps the planner from walking the defect's reports
+        -- instead). This statement's snapshot has the batch's reports on no defect yet.
         select n.defect_id, count(*)::int as added
         from unnest(${grownReporters.map((entry) => entry.defectId)}::uuid[], ${grownReporters.map((entry) => entry.reporter)}::text[]) as n(defect_id, reporter)
-        where not exists (select 1 from reports other where other.defect_id = n.defect_id and ${reporterIdentity('other')} = n.reporter)
+        where not exists (
+          select 1 from (select other.defect_id from reports other where ${reporterIdentity('other')} = n.reporter offset 0) sent
+          where sent.defect_id = n.defect_id)
         group by n.defect_id
       ), counted as (
-        update defects d set report_count = d.report_count + g.added, affected_users = d.affected_users + coalesce(u.added, 0),
+        update defects d set report_count = d.report_count + g.added, affected_users = d.affected_users + g.anonymous + coalesce(u.added, 0),
           first_seen_at = least(d.first_seen_at, g.first_seen_at), last_seen_at = greatest(d.last_seen_at, g.last_seen_at), updated_at = now()
         from grown g left join new_reporters u on u.defect_id = g.defect_id
         where d.id = g.defect_id

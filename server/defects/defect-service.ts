@@ -190,7 +190,7 @@ export async function updateDefect(
 /**
  * SQL: who sent a report, for "affected users": the reporter's id, else their email, else the
  * widget's anonymous reporter token, else the report itself (an anonymous report is one user).
- * `reports_defect_reporter` indexes exactly this expression per defect.
+ * `reports_reporter` indexes exactly this expression (with the defect), for the lookup by sender.
  */
 export function reporterIdentity(table: string) {
   const column = (name: string) => sql.ref(`${table}.${name}`);
