@@ -32,7 +32,7 @@ function soakReport(projectId: string, sent: number) {
     origin: 'field' as const,
     report: {
       id: randomUUID(),
-      description: `On the ${area} page the ${symptom} (seen ${sent % 97} times today)`,
+      description: `On the ${area} page the ${symptom} (seen ${sent % 997} times today)`,
       url: `https://shop.example.com/${area}/${sent % 1000}`,
       release: `1.${sent % 3}.0`,
       console: sent % 2 === 0 ? [{ level: 'error' as const, message: `TypeError: ${area} is undefined`, time: Date.now(), source: 'uncaught' as const }] : [],
