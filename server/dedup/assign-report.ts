@@ -202,11 +202,16 @@ export class AssignmentBatch {
 
     // New defects, from the reports on them: the first one opened it, all of them count.
     const onDefect = new Map<string, PendingAssignment[]>();
-    for (const assignment of pending) onDefect.set(assignment.defectId, [...(onDefect.get(assignment.defectId) ?? []), assignment]);
+    for (const assignment of pending) {
+      const assignments = onDefect.get(assignment.defectId);
+      if (assignments) assignments.push(assignment);
+      else onDefect.set(assignment.defectId, [assignment]);
+    }
     const opened = pending.filter((assignment) => assignment.created);
     const openedReports = opened.map((assignment) => onDefect.get(assignment.defectId)!);
     // Existing defects gaining reports: how many, when, and who sent them.
-    const grown = [...onDefect].filter(([defectId]) => !opened.some((assignment) => assignment.defectId === defectId));
+    const openedIds = new Set(opened.map((assignment) => assignment.defectId));
+    const grown = [...onDefect].filter(([defectId]) => !openedIds.has(defectId));
     // Senders that may have reported on the defect before; anonymous reports are new users each.
     const grownReporters = grown.flatMap(([defectId, assignments]) =>
       [...new Set(assignments.filter((assignment) => !isAnonymous(assignment.report)).map((assignment) => reporterOf(assignment.report)))].map((reporter) => ({ defectId, reporter })),

@@ -18,18 +18,10 @@ export interface ReportToStore {
 }
 
 /**
- * Stores a validated report, its image and its processing job in one transaction, so a report
- * answered with 202 is a report that will be processed, whatever fails afterwards. A second
- * send with the same client id (a retry) stores nothing and gets the same answer.
- */
-export async function storeReport(db: Kysely<Database>, input: ReportToStore): Promise<ReportAccepted> {
-  return (await storeReports(db, [input]))[0];
-}
-
-/**
- * Stores several reports (with their images and processing jobs) in one statement, hence one
- * transaction and one commit; answers in the order given. A client id sent twice (in this call,
- * or stored before) is stored once and answered as a duplicate with the first one's id.
+ * Stores validated reports, their images and their processing jobs in one statement, hence one
+ * transaction and one commit, so a report answered with 202 is a report that will be processed,
+ * whatever fails afterwards; answers in the order given. A client id sent twice (a retry, in this
+ * call or stored before) is stored once and answered as a duplicate with the first one's id.
  */
 export async function storeReports(db: Kysely<Database>, inputs: readonly ReportToStore[]): Promise<ReportAccepted[]> {
   // A retry racing its original inside one batch: only the first of each client id is inserted.
