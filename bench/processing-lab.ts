@@ -16,31 +16,11 @@ import { DatabaseMaintenance } from '../server/db/maintenance';
 import { createProject } from '../server/projects/project-service';
 import { storeReports } from '../server/reports/report-ingest';
 import { processReports } from '../server/reports/report-processing';
-import { benchPool, cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis } from './support';
+import { benchPool, cpuDelta, createBenchDatabase, loadAverage, postgresCpuMillis, soakReport } from './support';
 
 const { values } = parseArgs({ options: { reports: { type: 'string', default: '3000' }, batch: { type: 'string', default: '50' }, explain: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, shape: { type: 'string', default: 'flood' } } });
 const total = Number(values.reports);
 
-const areas = ['checkout', 'search', 'login', 'cart', 'profile', 'upload', 'settings', 'orders'];
-const symptoms = ['button does nothing', 'page stays blank', 'total is wrong', 'spinner never stops', 'error after saving'];
-/** bench:soak's reports: 40 kinds of problem, half with an error, a quarter with a failed request. */
-function soakReport(projectId: string, sent: number) {
-  const area = areas[sent % areas.length];
-  const symptom = symptoms[Math.floor(sent / areas.length) % symptoms.length];
-  return {
-    projectId,
-    origin: 'field' as const,
-    report: {
-      id: randomUUID(),
-      description: `On the ${area} page the ${symptom} (seen ${sent % 997} times today)`,
-      url: `https://shop.example.com/${area}/${sent % 1000}`,
-      release: `1.${sent % 3}.0`,
-      console: sent % 2 === 0 ? [{ level: 'error' as const, message: `TypeError: ${area} is undefined`, time: Date.now(), source: 'uncaught' as const }] : [],
-      network: [{ method: 'POST', url: `https://shop.example.com/api/${area}`, status: sent % 4 === 0 ? 500 : 200, durationMs: 120, time: Date.now() }],
-      breadcrumbs: [{ kind: 'click' as const, time: Date.now(), selector: `button.${area}`, text: 'Continue' }],
-    },
-  };
-}
 const batchSize = Number(values.batch);
 const database = await createBenchDatabase('lab');
 const pool = benchPool(database.url, 2);
@@ -54,7 +34,7 @@ try {
       db,
       Array.from({ length: Math.min(500, total - start) }, (_, offset) => {
         const id = randomUUID();
-        if (values.shape === 'soak') return soakReport(project.id, start + offset);
+        if (values.shape === 'soak') return { projectId: project.id, origin: 'field' as const, report: soakReport(start + offset) };
         return {
           projectId: project.id,
           origin: 'field' as const,

@@ -9,7 +9,6 @@
  * reads/s, default 5), --warmup S (seconds, default 30, 15 with --minutes 1), --defects N
  * (processed defects present at the start, default 10000), --json (last line: the figures).
  */
-import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +22,7 @@ import { createProject } from '../server/projects/project-service';
 import { createUser, setProjectRole } from '../server/users/user-service';
 import { makePng } from '../test/support/images';
 import { spawnBenchServer } from './server-process';
-import { benchPool, createBenchDatabase, loadAverage, seedProcessedDefects } from './support';
+import { benchPool, createBenchDatabase, loadAverage, seedProcessedDefects, soakReport } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -63,29 +62,11 @@ const server = await spawnBenchServer({
 
 const screenshot = makePng(1280, 800);
 const boundary = 'bugloopsoakboundary';
-const areas = ['checkout', 'search', 'login', 'cart', 'profile', 'upload', 'settings', 'orders'];
-const symptoms = ['button does nothing', 'page stays blank', 'total is wrong', 'spinner never stops', 'error after saving'];
 let sent = 0;
 
-/**
- * A varied report: 40 kinds of problem, so dedup merges some and opens defects for others. The
- * count in the text runs to 997 (a prime), so one exact text comes back every 39,880 reports: the
- * spam guard refuses a text sent more than 20 times in 10 minutes, and with a count to 97 (every
- * 3,880 reports) the 10-minute soak hit it 42,680 times (429s, not errors of the server).
- */
 function reportJson(): string {
   sent += 1;
-  const area = areas[sent % areas.length];
-  const symptom = symptoms[Math.floor(sent / areas.length) % symptoms.length];
-  return JSON.stringify({
-    id: randomUUID(),
-    description: `On the ${area} page the ${symptom} (seen ${sent % 997} times today)`,
-    url: `https://shop.example.com/${area}/${sent % 1000}`,
-    release: `1.${sent % 3}.0`,
-    console: sent % 2 === 0 ? [{ level: 'error', message: `TypeError: ${area} is undefined`, time: Date.now(), source: 'uncaught' }] : [],
-    network: [{ method: 'POST', url: `https://shop.example.com/api/${area}`, status: sent % 4 === 0 ? 500 : 200, durationMs: 120, time: Date.now() }],
-    breadcrumbs: [{ kind: 'click', time: Date.now(), selector: `button.${area}`, text: 'Continue' }],
-  });
+  return JSON.stringify(soakReport(sent));
 }
 
 function multipartBody(): Buffer {

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../server/db/schema';
+import type { Report } from '../shared/report-schema';
 import { termFrequencies, textTerms } from '../server/dedup/text-terms';
 
 /**
@@ -154,4 +155,28 @@ export async function seedProcessedDefects(db: Kysely<Database>, projectId: stri
     `.execute(trx);
   });
   for (const table of ['defects', 'reports', 'defect_events', 'dedup_documents', 'dedup_postings', 'dedup_terms']) await sql`analyze ${sql.table(table)}`.execute(db);
+}
+
+const soakAreas = ['checkout', 'search', 'login', 'cart', 'profile', 'upload', 'settings', 'orders'];
+const soakSymptoms = ['button does nothing', 'page stays blank', 'total is wrong', 'spinner never stops', 'error after saving'];
+
+/**
+ * bench:soak's report number `sent`: 40 kinds of problem (half with an error, a quarter with a
+ * failed request), so dedup merges some and opens defects for others. The count in the text runs
+ * to 997 (a prime), so one exact text comes back every 39,880 reports: the spam guard refuses a
+ * text sent more than 20 times in 10 minutes, and with a count to 97 (every 3,880 reports) the
+ * 10-minute soak hit it 42,680 times (429s, not errors of the server).
+ */
+export function soakReport(sent: number): Report {
+  const area = soakAreas[sent % soakAreas.length];
+  const symptom = soakSymptoms[Math.floor(sent / soakAreas.length) % soakSymptoms.length];
+  return {
+    id: randomUUID(),
+    description: `On the ${area} page the ${symptom} (seen ${sent % 997} times today)`,
+    url: `https://shop.example.com/${area}/${sent % 1000}`,
+    release: `1.${sent % 3}.0`,
+    console: sent % 2 === 0 ? [{ level: 'error', message: `TypeError: ${area} is undefined`, time: Date.now(), source: 'uncaught' }] : [],
+    network: [{ method: 'POST', url: `https://shop.example.com/api/${area}`, status: sent % 4 === 0 ? 500 : 200, durationMs: 120, time: Date.now() }],
+    breadcrumbs: [{ kind: 'click', time: Date.now(), selector: `button.${area}`, text: 'Continue' }],
+  };
 }
