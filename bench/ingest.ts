@@ -10,7 +10,8 @@
  * --profile DIR (adds a request-path-only and a processing-only phase after the seeding: CPU
  * profiles written to DIR and summarised, CPU time and database statements per report, the
  * statements taking most time), --profile-only (only the seeding and those two phases),
- * --json (last line: figures).
+ * --floods-only (only the floods without image, baseline then Bugloop, --repeat N times: the ratio
+ * alone, with its spread), --json (last line: figures).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
     'profile-only': { type: 'boolean', default: false },
+    'floods-only': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -136,6 +139,8 @@ async function queueLength(): Promise<number> {
 
 interface QueueTrace {
   samples: number[];
+  /** Queue length when the load ended. */
+  atEnd: number;
   /** Seconds from the end of the load until the queue was empty; NaN when it did not drain in time. */
   drainSeconds: number;
 }
@@ -159,14 +164,15 @@ async function sampleQueue<T>(work: Promise<T>): Promise<{ result: T } & QueueTr
   })();
   const result = await work;
   const finishedAt = Date.now();
-  let remaining = await queueLength();
+  const atEnd = await queueLength();
+  let remaining = atEnd;
   while (remaining > 0 && Date.now() - finishedAt < drainWaitMs) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     remaining = await queueLength();
   }
   done = true;
   await sampler;
-  return { result, samples, drainSeconds: remaining === 0 ? (Date.now() - finishedAt) / 1000 : Number.NaN };
+  return { result, samples, atEnd, drainSeconds: remaining === 0 ? (Date.now() - finishedAt) / 1000 : Number.NaN };
 }
 
 /** Runs `work` and answers the CPU the server process and its PostgreSQL backends spent per report. */
@@ -186,7 +192,9 @@ console.log(`load average at start: ${loadAverage()} (2 cores shared by the serv
 
 const rows: (string | number)[][] = [['run', 'reports/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ratio', 'server CPU ms', 'PG CPU ms', 'load avg']];
 const figures: Record<string, number | boolean | string> = {};
-for (const withImage of values['profile-only'] ? [] : [false, true]) {
+const floods = values['profile-only'] ? [] : values['floods-only'] ? Array.from({ length: Number(values.repeat) }, () => false) : [false, true];
+const ratios: number[] = [];
+for (const withImage of floods) {
   const label = withImage ? 'with 300 KB image' : 'without image';
   const baselineRun = await withCpu(baseline, baselineDatabase.name, () => load(baseline.url, withImage));
   const baselineLoad = loadAverage();
@@ -196,10 +204,21 @@ for (const withImage of values['profile-only'] ? [] : [false, true]) {
   const cpu = (run: { serverCpuMs: number; postgresCpuMs: number }) => [run.serverCpuMs.toFixed(2), run.postgresCpuMs.toFixed(2)];
   rows.push([`baseline, ${label}`, baselineRun.requestsPerSecond.toFixed(0), baselineRun.p50, baselineRun.p99, baselineRun.errors, baselineRun.non2xx, '', ...cpu(baselineRun), baselineLoad]);
   rows.push([`bugloop, ${label}`, bugloop.requestsPerSecond.toFixed(0), bugloop.p50, bugloop.p99, bugloop.errors, bugloop.non2xx, ratio.toFixed(2), ...cpu(bugloop), loadAverage()]);
-  console.log(`queue (${label}), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}`);
+  // What processing took of the flood's reports while it lasted (the workers yield to HTTP then).
+  const processedDuringLoad = bugloop.requests - trace.atEnd;
+  console.log(`queue (${label}), per second: ${trace.samples.join(' ')}; drained ${drained(trace)}; ${processedDuringLoad} of ${bugloop.requests} processed during the load`);
+  if (!withImage) ratios.push(ratio);
   figures[withImage ? 'ratioWithImage' : 'ratio'] = Number(ratio.toFixed(3));
   figures[withImage ? 'reportsPerSecondWithImage' : 'reportsPerSecond'] = Math.round(bugloop.requestsPerSecond);
   figures[withImage ? 'backlogDrainSecondsWithImage' : 'backlogDrainSeconds'] = Number.isNaN(trace.drainSeconds) ? -1 : Number(trace.drainSeconds.toFixed(1));
+}
+
+if (values['floods-only']) {
+  printTable(rows);
+  const sorted = [...ratios].sort((a, b) => a - b);
+  console.log(`\nratio without image over ${sorted.length} pairs: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)}, min ${sorted[0].toFixed(2)}, max ${sorted.at(-1)!.toFixed(2)}`);
+  await shutDown();
+  process.exit(0);
 }
 
 // `defectCount` processed defects present, then a fixed rate.

@@ -7,12 +7,9 @@ import { recordServerUrlInLock } from './db/data-directory-lock';
 import { DatabaseMaintenance } from './db/maintenance';
 import { migrateToLatest } from './db/migrate';
 import type { Logger } from './logger';
-import type { HttpLoad } from './http/request-context';
+import { HttpLoad } from './http/request-context';
 import { JobWorker } from './outbox/job-queue';
 import { registerJobHandlers } from './outbox/job-handlers';
-
-/** Requests in flight from which HTTP counts as saturated (see JobWorkerOptions.httpSaturated). */
-export const httpSaturationInFlight = 16;
 
 export interface RunningServer {
   url: string;
@@ -33,15 +30,15 @@ export async function startServer(config: Config, logger: Logger, options: { dat
     await database.close();
     throw error;
   }
-  const httpLoad: HttpLoad = { inFlight: 0 };
+  const httpLoad = new HttpLoad();
   const jobs = new JobWorker(database.db, logger, {
     concurrency: config.jobs.concurrency,
     pollIntervalMs: config.jobs.pollIntervalMs,
     leaseMs: config.jobs.leaseMs,
     // Workers share the process (and, on small machines, the cores) with HTTP: under a flood the
     // 202s come first, processing catches up after (the queue is durable). 16 requests in flight
-    // is far above a steady 200 reports/s (about 1–2 in flight) and typical of saturation.
-    httpSaturated: () => httpLoad.inFlight >= httpSaturationInFlight,
+    // (HttpLoad's default) is far above a steady 200 reports/s (about 1–2 in flight) and typical of saturation.
+    httpSaturated: () => httpLoad.saturated,
   });
   const dependencies: AppDependencies = { database, logger, jobs, httpLoad };
   await registerJobHandlers(jobs, config, dependencies);
