@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import Busboy from 'busboy';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
@@ -17,21 +18,28 @@ export interface ReportRequestBody {
  */
 export async function readReportBody(ctx: Context): Promise<ReportRequestBody> {
   const type = ctx.request.type;
-  if (type === 'application/json') return { json: parseJson(await readText(ctx)) };
+  if (type === 'application/json') return { json: parseJson(await readUtf8(ctx)) };
   if (type === 'multipart/form-data') return readMultipart(ctx);
   if (type === 'text/plain') {
     // navigator.sendBeacon and no-preflight fetches send JSON as text/plain.
-    return { json: parseJson(await readText(ctx)) };
+    return { json: parseJson(await readUtf8(ctx)) };
   }
   throw new AppError('unsupported_media_type', 'Send the report as application/json or multipart/form-data');
 }
 
-async function readText(ctx: Context): Promise<string> {
+/**
+ * The body as text, refused unless it is valid UTF-8. Read as bytes and decoded natively: the
+ * check is exact (a report may quote a real U+FFFD), and cheaper than a streaming decoder.
+ */
+async function readUtf8(ctx: Context): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await getRawBody(ctx.req, { limit: reportLimits.jsonBytes, encoding: 'utf8', length: ctx.get('content-length') || undefined });
+    bytes = await getRawBody(ctx.req, { limit: reportLimits.jsonBytes, length: ctx.get('content-length') || undefined });
   } catch (error) {
     throw translateBodyError(error);
   }
+  if (!isUtf8(bytes)) throw new AppError('invalid_json', 'The body is not valid UTF-8');
+  return bytes.toString('utf8');
 }
 
 function translateBodyError(error: unknown): AppError {
@@ -43,10 +51,6 @@ function translateBodyError(error: unknown): AppError {
 }
 
 function parseJson(text: string): unknown {
-  if (text.includes('\uFFFD')) {
-    // raw-body decodes invalid UTF-8 to U+FFFD; a real client never sends those bytes in JSON.
-    throw new AppError('invalid_json', 'The body is not valid UTF-8');
-  }
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -104,6 +108,8 @@ function readMultipart(ctx: Context): Promise<ReportRequestBody> {
       if (failure) return reject(failure);
       if (fileInProgress) return reject(new AppError('invalid_multipart', 'The multipart request ended in the middle of the screenshot'));
       if (reportText === undefined) return reject(new AppError('invalid_multipart', 'The multipart request has no "report" field', { field: 'report' }));
+      // busboy decodes fields itself, invalid UTF-8 becoming U+FFFD; a real client never sends those bytes in JSON.
+      if (reportText.includes('\uFFFD')) return reject(new AppError('invalid_json', 'The report field is not valid UTF-8'));
       try {
         resolve({ json: parseJson(reportText), image, keyField });
       } catch (error) {

@@ -34,7 +34,6 @@ export async function storeReports(db: Kysely<Database>, inputs: readonly Report
       ordinalByClientId.set(key, unique.length);
     }
   }
-  const column = <T>(value: (input: ReportToStore, index: number) => T) => unique.map((input, index) => value(input, index));
   const images = unique.flatMap((input, index) => (input.image ? [{ ordinal: index + 1, image: input.image }] : []));
   // Images are separate parameters (a bytea array would travel hex-encoded); the statement's text
   // then depends only on how many images the batch has, so it stays prepared per count.
@@ -55,18 +54,10 @@ export async function storeReports(db: Kysely<Database>, inputs: readonly Report
   // transaction's start), so processing sees them in the order they arrived.
   const result = await sql<{ id: string; ordinal: number }>`${sql.raw(preparedStatement)}
     with incoming as (
-      select * from unnest(
-        ${column((_, index) => index + 1)}::int[], ${column((input) => input.projectId)}::uuid[], ${column((input) => input.report.id)}::uuid[],
-        ${column((input) => input.origin)}::text[], ${column((input) => JSON.stringify(input.report))}::jsonb[],
-        ${column((input) => input.report.title?.trim() || null)}::text[], ${column((input) => input.report.description)}::text[],
-        ${column((input) => input.report.expected?.trim() || null)}::text[], ${column((input) => input.report.steps?.trim() || null)}::text[],
-        ${column((input) => input.report.email || input.report.user?.email || null)}::text[], ${column((input) => input.report.user?.id ?? null)}::text[],
-        ${column((input) => input.report.url ?? null)}::text[], ${column((input) => input.report.environment?.trim() || null)}::text[],
-        ${column((input) => input.clientIp ?? null)}::text[],
-        ${column((input) => (input.report.browser?.userAgent ?? input.userAgent ?? null)?.slice(0, 1000) ?? null)}::text[],
-        ${column((input) => (input.report.reporterToken ? createHash('sha256').update(input.report.reporterToken).digest('hex') : null))}::text[]
-      ) as t(ordinal, project_id, client_id, origin, payload, title, description, expected, steps, reporter_email, reporter_id, url,
-             environment, client_ip, user_agent, reporter_token_hash)
+      select * from jsonb_to_recordset(${JSON.stringify(unique.map(incomingRow))}::jsonb)
+        as t(ordinal int, project_id uuid, client_id uuid, origin text, payload jsonb, title text, description text, expected text,
+             steps text, reporter_email text, reporter_id text, url text, environment text, client_ip text, user_agent text,
+             reporter_token_hash text)
     ), inserted as (
       insert into reports (project_id, client_id, origin, payload, title, description, expected, steps, reporter_email,
                            reporter_id, url, environment, client_ip, user_agent, reporter_token_hash, received_at)
@@ -119,6 +110,34 @@ export async function storeReports(db: Kysely<Database>, inputs: readonly Report
     if (!id) throw new Error(`report ${input.report.id} was neither stored nor found`);
     return accepted(id, input.report.id, true);
   });
+}
+
+/**
+ * One report's row of the insert. The batch travels as one JSON document (one parameter,
+ * serialized natively by JSON.stringify) rather than as sixteen text arrays: node-postgres
+ * escapes every element of an array parameter in JavaScript, the JSON payloads' quotes included,
+ * which was the largest part of building the statement under a flood.
+ */
+function incomingRow(input: ReportToStore, index: number) {
+  const { report } = input;
+  return {
+    ordinal: index + 1,
+    project_id: input.projectId,
+    client_id: report.id,
+    origin: input.origin,
+    payload: report,
+    title: report.title?.trim() || null,
+    description: report.description,
+    expected: report.expected?.trim() || null,
+    steps: report.steps?.trim() || null,
+    reporter_email: report.email || report.user?.email || null,
+    reporter_id: report.user?.id ?? null,
+    url: report.url ?? null,
+    environment: report.environment?.trim() || null,
+    client_ip: input.clientIp ?? null,
+    user_agent: (report.browser?.userAgent ?? input.userAgent ?? null)?.slice(0, 1000) ?? null,
+    reporter_token_hash: report.reporterToken ? createHash('sha256').update(report.reporterToken).digest('hex') : null,
+  };
 }
 
 function clientKey(input: { projectId: string; report: { id: string } }): string {
