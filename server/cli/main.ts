@@ -14,7 +14,7 @@ import { createProject, findProjectById } from '../projects/project-service';
 import { createApiToken } from '../auth/api-token-service';
 import { type AuditActor, recordAudit } from '../audit/audit-log';
 import { apiTokenScopes } from '../../shared/scopes';
-import { formatSummary, importJunitFiles } from '../test-management/import-junit-command';
+import { formatSummary, importJunitFiles, ServerRefusal, uploadJunitFiles } from '../test-management/import-junit-command';
 
 /** Commands run by whoever holds the server's shell: recorded as the CLI. */
 const cliActor: AuditActor = { kind: 'cli', userId: null, requestId: null };
@@ -157,22 +157,41 @@ const commands: Record<string, Command> = {
   },
   'import-junit': {
     summary: 'Import JUnit XML reports (files or globs) as one test run; failing tests become CI defects.',
-    usage: 'bugloop import-junit <files or globs> --project ID --release 1.4.0 [--build B] [--environment E] [--commit SHA]',
-    options: { project: { type: 'string' }, release: { type: 'string' }, build: { type: 'string' }, environment: { type: 'string' }, commit: { type: 'string' } },
+    usage: [
+      'bugloop import-junit <files or globs> --release 1.4.0 [--build B] [--environment E] [--commit SHA] --server URL   (token in BUGLOOP_TOKEN)',
+      '       bugloop import-junit <files or globs> --release 1.4.0 [...] --project ID   (straight into the configured database)',
+    ].join('\n'),
+    options: { project: { type: 'string' }, server: { type: 'string' }, release: { type: 'string' }, build: { type: 'string' }, environment: { type: 'string' }, commit: { type: 'string' } },
     async run(values, positionals) {
       if (positionals.length === 0) throw new UsageError('Name at least one JUnit XML file or glob');
-      const projectId = required(values, 'project');
       const release = required(values, 'release');
+      const run = {
+        patterns: positionals,
+        release,
+        build: values.build as string | undefined,
+        environment: values.environment as string | undefined,
+        commit: values.commit as string | undefined,
+        progress: process.stderr,
+      };
+      const server = (values.server as string | undefined) ?? process.env.BUGLOOP_SERVER;
+      if (server) {
+        // From a CI job: over HTTP with a project API token, no database access needed.
+        if (values.project) throw new UsageError('With --server the API token decides the project; leave out --project');
+        const token = process.env.BUGLOOP_TOKEN?.trim();
+        if (!token) throw new UsageError('Set BUGLOOP_TOKEN to an API token with the test-runs:write scope (bugloop token create --scopes test-runs:write)');
+        try {
+          const { files, summary } = await uploadJunitFiles({ ...run, serverUrl: server, token });
+          console.log(formatSummary(files, release, summary));
+          return 0;
+        } catch (error) {
+          if (!(error instanceof ServerRefusal)) throw error;
+          console.error(error.status ? `The server refused the run (${error.status} ${error.code}): ${error.message}` : error.message);
+          return 1;
+        }
+      }
+      const projectId = required(values, 'project');
       await withDatabase(async (database) => {
-        const { files, summary } = await importJunitFiles(database.db, {
-          patterns: positionals,
-          projectId,
-          release,
-          build: values.build as string | undefined,
-          environment: values.environment as string | undefined,
-          commit: values.commit as string | undefined,
-          progress: process.stderr,
-        });
+        const { files, summary } = await importJunitFiles(database.db, { ...run, projectId });
         console.log(formatSummary(files, release, summary));
       });
       return 0;
@@ -257,6 +276,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof ConfigError || error instanceof DataDirectoryLockedError) {
       console.error(error.message);
+      if (error instanceof DataDirectoryLockedError && name === 'import-junit' && error.holder.url) {
+        console.error(`To import while it runs, send the run to it: add --server ${error.holder.url} and set BUGLOOP_TOKEN to a token with the test-runs:write scope.`);
+      }
       return 2;
     }
     if (error instanceof AppError) {

@@ -1,4 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import { glob } from 'tinyglobby';
 import type { Database } from '../db/schema';
@@ -73,6 +75,90 @@ export async function importJunitFiles(db: Kysely<Database>, options: ImportJuni
   } finally {
     progress?.finish();
   }
+}
+
+/** Options of `bugloop import-junit --server URL`: the same run, sent to a running Bugloop. */
+export interface UploadJunitOptions extends Omit<ImportJunitOptions, 'projectId'> {
+  serverUrl: string;
+  /** An API token with the test-runs:write scope (its project is the run's project). */
+  token: string;
+}
+
+/**
+ * Sends JUnit files to a running server (`POST /api/v1/test-runs`) as one run, gzip-compressed
+ * and streamed: a CI job needs no database access, and the embedded server (PGlite, one process
+ * per data folder) keeps running while it imports. Several files travel as one document: each
+ * file's XML declaration is dropped and the files are wrapped in one `<testsuites>` (nested
+ * suites are JUnit the parser reads). Answers the server's summary; a refusal is an AppError
+ * with the server's code and message.
+ */
+export async function uploadJunitFiles(options: UploadJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
+  const files = await expandReportPatterns(options.patterns);
+  const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
+  const progress = options.progress && totalBytes >= progressThresholdBytes ? new ProgressDisplay(options.progress, totalBytes) : undefined;
+  async function* document(): AsyncGenerator<Buffer> {
+    if (files.length > 1) yield Buffer.from('<testsuites>\n');
+    for (const file of files) {
+      let first = true;
+      for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+        progress?.advance((chunk as Buffer).length);
+        yield files.length > 1 && first ? withoutXmlDeclaration(chunk as Buffer, file) : (chunk as Buffer);
+        first = false;
+      }
+    }
+    if (files.length > 1) yield Buffer.from('\n</testsuites>\n');
+  }
+  const url = new URL('/api/v1/test-runs', options.serverUrl);
+  for (const [name, value] of Object.entries({ release: options.release, build: options.build, environment: options.environment, commit: options.commit })) {
+    if (value) url.searchParams.set(name, value);
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/xml', 'content-encoding': 'gzip' },
+      body: Readable.from(document()).pipe(createGzip()) as unknown as BodyInit,
+      duplex: 'half',
+    } as RequestInit);
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
+    throw new ServerRefusal(0, 'unreachable', `Could not send the run to ${url.origin}: ${cause}`);
+  } finally {
+    progress?.finish();
+  }
+  const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | TestRunSummary | undefined;
+  if (!response.ok || !body || 'error' in body) {
+    const failure = body && 'error' in body ? body.error : undefined;
+    throw new ServerRefusal(response.status, failure?.code ?? 'unexpected_answer', failure?.message ?? `The server answered ${response.status}`);
+  }
+  return { files, summary: body as TestRunSummary };
+}
+
+/** What the server answered when it refused an upload. */
+export class ServerRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The first chunk of a file without its byte-order mark and XML declaration, so it can be nested
+ * in another document. A declared encoding other than UTF-8 cannot be nested (the document has
+ * one encoding): refused rather than garbled.
+ */
+export function withoutXmlDeclaration(chunk: Buffer, file: string): Buffer {
+  const head = chunk.subarray(0, 512).toString('latin1');
+  const match = /^(?:\xEF\xBB\xBF)?\s*(<\?xml\b[^?]*\?>)?/.exec(head)!;
+  const encoding = /encoding\s*=\s*["']([^"']+)["']/i.exec(match[1] ?? '')?.[1];
+  if (encoding && !/^(utf-?8|us-ascii|ascii)$/i.test(encoding)) {
+    throw new AppError('invalid_request', `${file} is encoded as ${encoding}; send files encoded as UTF-8, or one file at a time`);
+  }
+  return chunk.subarray(Buffer.byteLength(match[0], 'latin1'));
 }
 
 /** The lines `bugloop import-junit` prints at the end. */

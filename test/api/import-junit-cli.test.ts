@@ -6,7 +6,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { ProgressDisplay } from '../../server/test-management/import-junit-command';
+import { createApiToken } from '../../server/auth/api-token-service';
+import { createProject } from '../../server/projects/project-service';
+import { ProgressDisplay, withoutXmlDeclaration } from '../../server/test-management/import-junit-command';
+import { startTestApp, type TestApp } from '../support/test-server';
 import { withDatabase } from '../support/global-setup';
 
 const binary = path.resolve('bin/bugloop.js');
@@ -20,9 +23,9 @@ delete environment.DATABASE_URL;
 let databaseName: string | undefined;
 let projectId = '';
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], extraEnvironment: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [binary, ...args], { env: environment, cwd: path.resolve('.') });
+    const child = spawn(process.execPath, [binary, ...args], { env: { ...environment, ...extraEnvironment }, cwd: path.resolve('.') });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -84,6 +87,66 @@ describe('bugloop import-junit', { timeout: 120_000 }, () => {
     const nothing = await run(['import-junit', 'no/such/*.xml', '--project', projectId, '--release', '1.4.0']);
     expect(nothing.code).toBe(1);
     expect(nothing.stderr).toContain('No JUnit file matches no/such/*.xml');
+  });
+});
+
+// From a CI job: the CLI sends the run to a running server with an API token, no database access.
+describe('bugloop import-junit --server', { timeout: 120_000 }, () => {
+  let app: TestApp;
+  let serverProjectId: string;
+  let token: string;
+  beforeAll(async () => {
+    app = await startTestApp();
+    serverProjectId = (await createProject(app.database.db, { name: 'CI over HTTP', keyPrefix: 'CIH' })).id;
+    token = (await createApiToken(app.database.db, { projectId: serverProjectId, name: 'CI', scopes: ['test-runs:write'] })).token;
+  });
+  afterAll(() => app?.close());
+  // No database in the CLI's environment at all: only the server and the token.
+  const upload = (args: string[], withToken = token) => run(['import-junit', ...args], { DATABASE_URL: '', BUGLOOP_DATA_DIR: '/nonexistent/bugloop', BUGLOOP_TOKEN: withToken });
+
+  it('sends several files as one run and prints the same summary as a direct import', async () => {
+    const result = await upload(['test/fixtures/junit/pytest-*.xml', 'test/fixtures/junit/surefire.xml', '--server', app.url, '--release', '1.4.0', '--build', '12', '--commit', 'f00d']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const runId = result.stdout.match(/^Imported 3 files as test run ([0-9a-f-]{36}) \(release 1\.4\.0\)$/m)![1];
+    expect(result.stdout).toMatch(/^ {2}cases: +20$/m);
+    expect(result.stdout).toMatch(/^ {2}failed: +8 \(3 errors\)$/m);
+    expect(result.stdout).toMatch(/^ {2}flaky: +1$/m);
+    expect(result.stdout).toMatch(/^ {2}new defects: +5$/m);
+    // One run in the token's project, with the metadata given on the command line.
+    const runs = await app.database.db.selectFrom('testRuns').selectAll().where('projectId', '=', serverProjectId).execute();
+    expect(runs.map((stored) => ({ id: stored.id, build: stored.build, commit: stored.commitSha }))).toEqual([{ id: runId, build: '12', commit: 'f00d' }]);
+    const results = await app.database.db.selectFrom('testResults').select((eb) => eb.fn.countAll<string>().as('n')).where('testRunId', '=', runId).executeTakeFirstOrThrow();
+    expect(Number(results.n)).toBe(20);
+  });
+
+  it('passes the server’s refusals on: a bad token, hostile XML, an unreachable server', async () => {
+    const badToken = await upload(['test/fixtures/junit/vitest.xml', '--server', app.url, '--release', '1.4.0'], 'blt_not-a-real-token-000000000000');
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toContain('The server refused the run (401 invalid_token)');
+    const hostile = await upload(['test/fixtures/junit/hostile/xxe.xml', '--server', app.url, '--release', '1.4.0']);
+    expect(hostile.code).toBe(1);
+    expect(hostile.stderr).toMatch(/The server refused the run \(400 [a-z_]+\): .*DOCTYPE or ENTITY declaration/);
+    const away = await upload(['test/fixtures/junit/vitest.xml', '--server', 'http://127.0.0.1:9', '--release', '1.4.0']);
+    expect(away.code).toBe(1);
+    expect(away.stderr).toContain('Could not send the run to http://127.0.0.1:9');
+    const noToken = await upload(['test/fixtures/junit/vitest.xml', '--server', app.url, '--release', '1.4.0'], '');
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('Set BUGLOOP_TOKEN');
+    const runs = await app.database.db.selectFrom('testRuns').select('id').where('projectId', '=', serverProjectId).execute();
+    expect(runs).toHaveLength(1); // only the first test's run
+  });
+});
+
+describe('nesting a file in a multi-file upload', () => {
+  it('drops the byte-order mark and XML declaration, keeps everything else', () => {
+    const file = Buffer.from('\uFEFF<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="a"><testcase name="b"/></testsuite>');
+    expect(withoutXmlDeclaration(file, 'a.xml').toString()).toBe('\n<testsuite name="a"><testcase name="b"/></testsuite>');
+    expect(withoutXmlDeclaration(Buffer.from('<testsuites/>'), 'b.xml').toString()).toBe('<testsuites/>');
+  });
+
+  it('refuses a file declared in another encoding (one document has one encoding)', () => {
+    expect(() => withoutXmlDeclaration(Buffer.from('<?xml version="1.0" encoding="ISO-8859-1"?><testsuite/>'), 'latin.xml')).toThrow('latin.xml is encoded as ISO-8859-1');
   });
 });
 
