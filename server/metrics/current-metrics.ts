@@ -24,18 +24,10 @@ export interface CurrentSnapshot {
   escapedByComponent: { component: string | null; escaped: number; uncovered: number }[];
   throughput: { week: string; start: string; created: number; resolved: number }[];
   duplicates: { reports: number; defects: number };
+  /** Resolved in the window, reopened, reopens (when not the summary's, which count every resolution). */
+  flow: { resolved: number; reopened: number; reopens: number } | null;
 }
 
-/**
- * Whether the current state answers this request exactly:
- * - no defect changed after `asOf` (the newest `valid_from` of the current rows is not later; an
- *   older interval always starts before its defect's current one), so the state at `asOf` of
- *   every defect is its current row;
- * - the window is open-ended (no `from`, no `to`: from the epoch to `asOf`), every creation and
- *   first resolution lies in it (so "resolved in the window" is "ever resolved"; the last
- *   resolution is never before the first), and every report of the project was received in it
- *   (so a defect's reports in the window are its whole tally).
- */
 /** Whether no defect of the project changed after `asOf`: its state at `asOf` is then its current state. */
 export async function currentStateHolds(trx: Transaction<Database>, projectId: string, asOf: Date): Promise<boolean> {
   const { rows } = await sql<{ lastChange: Date | null }>`
@@ -44,8 +36,19 @@ export async function currentStateHolds(trx: Transaction<Database>, projectId: s
   return !rows[0].lastChange || rows[0].lastChange <= asOf;
 }
 
-export async function currentStateApplies(trx: Transaction<Database>, query: MetricsQuery): Promise<boolean> {
-  if (query.from || query.to) return false;
+/**
+ * How the current state answers this request, or null when it cannot:
+ * - it answers only when no defect changed after `asOf` (the newest `valid_from` of the current
+ *   rows is not later; an older interval always starts before its defect's current one), so the
+ *   state at `asOf` of every defect is its current row;
+ * - `open`: the window is open-ended (no `from`, no `to`: from the epoch to `asOf`), every
+ *   creation and first resolution lies in it (so "resolved in the window" is "ever resolved";
+ *   the last resolution is never before the first), and every report of the project was received
+ *   in it (so a defect's reports in the window are its whole tally): the grouped sums answer;
+ * - `window`: otherwise the flow figures (reopen rate, MTTR, reports) are counted over the facts
+ *   whose instants lie in the window, through their indexes.
+ */
+export async function currentStateApplies(trx: Transaction<Database>, query: MetricsQuery): Promise<'open' | 'window' | null> {
   const { projectId, asOf } = query;
   const { rows } = await sql<{ lastChange: Date | null; earliest: Date | null; firstReport: Date | null; lastReport: Date | null }>`
     select (select max(valid_from) from defect_current_facts where project_id = ${projectId} and not stale) as last_change,
@@ -56,10 +59,11 @@ export async function currentStateApplies(trx: Transaction<Database>, query: Met
   `.execute(trx);
   const { lastChange, earliest, firstReport, lastReport } = rows[0];
   const epoch = new Date(0);
-  if (lastChange && lastChange > asOf) return false;
-  if (earliest && earliest < epoch) return false;
-  if (firstReport && (firstReport < epoch || (lastReport && lastReport > asOf))) return false;
-  return true;
+  if (lastChange && lastChange > asOf) return null;
+  if (query.from || query.to) return 'window';
+  if (earliest && earliest < epoch) return 'window';
+  if (firstReport && (firstReport < epoch || (lastReport && lastReport > asOf))) return 'window';
+  return 'open';
 }
 
 /**
@@ -67,10 +71,12 @@ export async function currentStateApplies(trx: Transaction<Database>, query: Met
  * counts for everything that is a count or a sum, the facts' indexes for what depends on an
  * instant (ages, weeks) and for the MTTR medians.
  */
-export async function currentSnapshot(trx: Transaction<Database>, query: MetricsQuery): Promise<CurrentSnapshot> {
+export async function currentSnapshot(trx: Transaction<Database>, query: MetricsQuery, mode: 'open' | 'window'): Promise<CurrentSnapshot> {
   const { projectId, asOf, release, timeZone } = query;
-  const windowEnd = asOf;
-  const throughputStart = new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
+  const windowEnd = query.to ?? asOf;
+  const windowStart = query.from ?? new Date(0);
+  // as the general path: without `from`, the 12 ISO weeks ending with the week of the window's end
+  const throughputStart = query.from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
   const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
   const component = (column: string) => (query.component ? sql`and ${sql.ref(column)} = ${query.component}` : sql``);
   const inRelease = (column: string) => (release ? sql`${sql.ref(column)} = ${release.id}::uuid` : sql`true`);
@@ -91,6 +97,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     coveredByComponent: { component: string | null; covered: number }[] | null;
     throughput: CurrentSnapshot['throughput'];
     duplicates: { reports: number; defects: number };
+    flow: { resolved: number; reopened: number; reopens: number } | null;
   }>`
     with groups as (
       select release_id, component, origin, severity, status, is_done, defects, resolved, reopened, reopens, repair_us, reports, reported_defects,
@@ -135,7 +142,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     created_weeks as (
       select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
       from defect_current_facts m
-      where ${counted('m')} and ${inRelease('m.release_id')} and m.created_at >= ${throughputStart} and m.created_at <= ${windowEnd}
+      where ${counted('m')} and ${inRelease('m.release_id')} and m.created_at >= ${throughputStart} and m.created_at >= ${windowStart} and m.created_at <= ${windowEnd}
       group by 1
     ),
     -- entries into done per week: whole UTC days from their kept counts; a day split between two
@@ -147,7 +154,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     ),
     day_kinds as (
       select day, day_start, day_last, date_trunc('week', day_start at time zone ${timeZone}) as week_start,
-        day_start >= ${throughputStart} and day_last <= ${windowEnd}
+        day_start >= ${throughputStart} and day_start >= ${windowStart} and day_last <= ${windowEnd}
         and date_trunc('week', day_start at time zone ${timeZone}) = date_trunc('week', day_last at time zone ${timeZone})
         and (day_start at time zone ${timeZone}) - (day_start at time zone 'UTC') = (day_last at time zone ${timeZone}) - (day_last at time zone 'UTC') as whole
       from days
@@ -164,7 +171,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
           join defect_current_facts m on m.defect_id = s.defect_id
           where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
             and s.valid_from >= k.day_start and s.valid_from <= k.day_last
-            and ${counted('m')} and ${inRelease('m.release_id')} and s.valid_from >= ${throughputStart} and s.valid_from <= ${windowEnd}
+            and ${counted('m')} and ${inRelease('m.release_id')} and s.valid_from >= ${throughputStart} and s.valid_from >= ${windowStart} and s.valid_from <= ${windowEnd}
           offset 0 -- one index range per split day, not a pass over every entry
         ) e
         where not k.whole
@@ -188,8 +195,18 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
       (select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
                                          'created', coalesce(c.count, 0), 'resolved', coalesce(r.count, 0)) order by w.week_start)
        from weeks w left join created_weeks c on c.week_start = w.week_start left join resolved_weeks r on r.week_start = w.week_start) as throughput,
-      (select json_build_object('reports', coalesce(sum(reports), 0)::int, 'defects', coalesce(sum(reported_defects), 0)::int)
-       from groups where in_release) as duplicates
+      ${mode === 'open'
+        ? sql`(select json_build_object('reports', coalesce(sum(reports), 0)::int, 'defects', coalesce(sum(reported_defects), 0)::int)
+               from groups where in_release) as duplicates,
+              null::json as flow`
+        : sql`(select json_build_object('reports', count(*)::int, 'defects', count(distinct r.defect_id)::int)
+               from reports r join defect_current_facts m on m.defect_id = r.defect_id
+               where r.project_id = ${projectId} and r.received_at between ${windowStart} and ${windowEnd}
+                 and ${counted('m')} and ${inRelease('m.release_id')}) as duplicates,
+              (select json_build_object('resolved', count(*)::int, 'reopened', count(*) filter (where reopen_count > 0)::int,
+                                        'reopens', coalesce(sum(reopen_count), 0)::int)
+               from defect_current_facts m
+               where ${counted('m')} and ${inRelease('m.release_id')} and m.first_resolved_at between ${windowStart} and ${windowEnd}) as flow`}
   `.execute(trx);
   const row = rows[0];
   const summaryRows = row.summary ?? [];
@@ -199,9 +216,27 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
   const above = ageBucketThresholds.map((_, index) => row.ages[`age${index}`] ?? 0);
   const ageCounts = [...above.map((count, index) => count - (index > 0 ? above[index - 1] : 0)), openInScope - (above.at(-1) ?? 0)];
 
-  const mttrCounts = row.mttrCounts ?? [];
-  const medians = await repairMedians(trx, query, mttrCounts);
-  const mttr = mttrCounts.map((entry) => ({ ...entry, medianHours: medians.get(groupKey(entry)) ?? null }));
+  let mttr: CurrentSnapshot['mttr'];
+  if (mode === 'open') {
+    const mttrCounts = row.mttrCounts ?? [];
+    const medians = await repairMedians(trx, query, mttrCounts);
+    mttr = mttrCounts.map((entry) => ({ ...entry, medianHours: medians.get(groupKey(entry)) ?? null }));
+  } else {
+    // the repaired defects resolved in the window, through the index on their resolution
+    const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
+    const { rows: windowed } = await sql<CurrentSnapshot['mttr'][number]>`
+      select grouping(severity) as "bySeverity", grouping(component) as "byComponent", severity, component, count(*)::int as count,
+             sum(hours)::float8 as "totalHours", percentile_cont(0.5) within group (order by hours)::float8 as "medianHours"
+      from (
+        select severity, component, extract(epoch from resolved_at - created_at)::float8 / 3600 as hours
+        from defect_current_facts m
+        where ${counted('m')} and ${inRelease('m.release_id')} and m.repair_us is not null and m.status in (${repaired})
+          and m.resolved_at between ${windowStart} and ${windowEnd}
+      ) repaired
+      group by grouping sets ((), (severity), (component))
+    `.execute(trx);
+    mttr = windowed;
+  }
 
   // escaped defects per component from the counts; those without coverage are the rest
   const escapedPerComponent = new Map<string | null, number>();
@@ -221,6 +256,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     escapedByComponent: await orderComponents(trx, escapedByComponent),
     throughput: row.throughput ?? [],
     duplicates: row.duplicates,
+    flow: row.flow,
   };
 }
 

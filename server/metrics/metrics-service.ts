@@ -420,13 +420,16 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
   // materializes the scope again (~40–60 ms of CPU), so more groups than cores cost more than
   // they save: three groups were slower than two on a 2-core machine.
   const parallelGroups = [[summaryPart, duplicatesPart, throughputPart], [mttrPart, escapedPart]];
-  const computeSnapshot = async (): Promise<SnapshotRow & { ageCounts?: number[] }> => {
+  const computeSnapshot = async (): Promise<SnapshotRow & { ageCounts?: number[]; flow?: { resolved: number; reopened: number; reopens: number } | null }> => {
     // The current state answers most requests ("as of now"), in one snapshot with its check.
     const current = options.currentState === false ? null : await db
       .transaction()
       .setIsolationLevel('repeatable read')
       .setAccessMode('read only')
-      .execute(async (trx) => ((await currentStateApplies(trx, query)) ? currentSnapshot(trx, query) : null));
+      .execute(async (trx) => {
+        const mode = await currentStateApplies(trx, query);
+        return mode ? currentSnapshot(trx, query, mode) : null;
+      });
     if (current) return current;
     const parts = await options.snapshotReader?.run(
       parallelGroups.map((group) => async (trx: Transaction<Database>) => {
@@ -461,6 +464,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
     ageCounts = result.ageCounts;
     selected.open = ageCounts.reduce((total, count) => total + count, 0);
   }
+  if (result.flow) Object.assign(selected, result.flow);
 
   const leakageByRelease = releases
     .filter((entry) => byRelease.has(entry.id))

@@ -227,11 +227,19 @@ async function compareFiguresAt(projectId: string, releases: string[], asOf: Dat
       for (const component of [null, 'cart', 'search']) {
         if (timeZone !== 'UTC' && (releaseId || component)) continue;
         const release = releaseId ? await findRelease(db, projectId, releaseId) : null;
-        const query: MetricsQuery = { projectId, asOf, from: null, to: null, timeZone, release, component };
-        const fast = await computeMetrics(db, query);
-        const slow = await computeMetrics(db, query, { currentState: false });
-        expect(fast).toEqual(slow);
-        compared += 1;
+        const windows: [Date | null, Date | null][] = [
+          [null, null],
+          [new Date(base + 20 * 24 * hour + 123), null],
+          [new Date(base + 3 * 24 * hour + 7 * hour), new Date(base + 45 * 24 * hour + 59_999)],
+          [null, new Date(base + 30 * 24 * hour)],
+        ];
+        for (const [from, to] of windows) {
+          const query: MetricsQuery = { projectId, asOf, from, to, timeZone, release, component };
+          const fast = await computeMetrics(db, query);
+          const slow = await computeMetrics(db, query, { currentState: false });
+          expect(fast).toEqual(slow);
+          compared += 1;
+        }
       }
     }
   }
@@ -326,16 +334,27 @@ describe('the current state kept by the database', () => {
     expect(compared).toBeGreaterThan(100);
   }, 240_000);
 
-  it('is not used for an instant before the newest change, nor for a window', async () => {
+  it('is not used for an instant before the newest change', async () => {
     const { projectId } = await randomHistory(7);
     const { rows } = await sql<{ last: Date }>`select max(valid_from) as last from defect_states where project_id = ${projectId}`.execute(database.db);
     const before = new Date(rows[0].last.getTime() - 1);
     for (const query of [
       { projectId, asOf: before, from: null, to: null, timeZone: 'UTC', release: null, component: null },
-      { projectId, asOf: new Date(Date.now() + hour), from: new Date(base + 10 * 24 * hour), to: null, timeZone: 'UTC', release: null, component: null },
     ] satisfies MetricsQuery[]) {
       expect(await computeMetrics(database.db, query)).toEqual(await computeMetrics(database.db, query, { currentState: false }));
     }
+  });
+
+  it('counts the reports one by one when one was received after asOf', async () => {
+    const { projectId } = await randomHistory(9);
+    const { rows } = await sql<{ last: Date; defectId: string }>`
+      select max(valid_from) as last, (select id from defects where project_id = ${projectId} order by number limit 1) as defect_id
+      from defect_states where project_id = ${projectId}
+    `.execute(database.db);
+    const asOf = new Date(Date.now() + 24 * hour);
+    await database.db.insertInto('reports').values({ projectId, clientId: crypto.randomUUID(), defectId: rows[0].defectId, description: 'late', payload: '{}', receivedAt: new Date(asOf.getTime() + hour) }).execute();
+    const query: MetricsQuery = { projectId, asOf, from: null, to: null, timeZone: 'UTC', release: null, component: null };
+    expect(await computeMetrics(database.db, query)).toEqual(await computeMetrics(database.db, query, { currentState: false }));
   });
 
   it('drops a deleted defect from the counts', async () => {

@@ -65,6 +65,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index defect_current_facts_changed on defect_current_facts (project_id, valid_from) where not stale;
     -- the earliest creation or first resolution: a window starting before it holds every one
     create index defect_current_facts_earliest on defect_current_facts (project_id, (least(created_at, first_resolved_at))) where not stale and not merged;
+    create index defect_current_facts_first_resolved on defect_current_facts (project_id, first_resolved_at) where not stale and not merged;
+    create index defect_current_facts_resolved on defect_current_facts (project_id, resolved_at) where not stale and not merged and repair_us is not null;
     create index defect_current_facts_created on defect_current_facts (project_id, created_at) where not stale and not merged;
     create index defect_current_facts_open on defect_current_facts (project_id, created_at) where not stale and not merged and not is_done;
     create index defect_current_facts_release on defect_current_facts (project_id, release_id) where not stale and not merged;
@@ -137,18 +139,29 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     on conflict on constraint defect_current_groups_key do update set
       defects = g.defects + excluded.defects, resolved = g.resolved + excluded.resolved, reopened = g.reopened + excluded.reopened,
       reopens = g.reopens + excluded.reopens, repair_us = g.repair_us + excluded.repair_us,
-      reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects;
+      reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects
+    ;;
     insert into defect_current_repair_hours as h (project_id, severity, component, hour, defects, low_us, high_us)
     select project_id, severity, component, floor(repair_us / 3600000000.0)::bigint, ${sign}count(*), min(repair_us), max(repair_us)
     from ${counted(rows)} c where repair_us is not null
     group by 1, 2, 3, 4 order by 1, 2, 3, 4
     on conflict on constraint defect_current_repair_hours_key do update set defects = h.defects + excluded.defects
-      ${sign === '+' ? ', low_us = least(h.low_us, excluded.low_us), high_us = greatest(h.high_us, excluded.high_us)' : ''};
+      ${sign === '+' ? ', low_us = least(h.low_us, excluded.low_us), high_us = greatest(h.high_us, excluded.high_us)' : ''}
+    ;;
     insert into defect_current_resolutions as r (project_id, release_id, component, day, entries)
     select project_id, release_id, component, day, ${sign}count(*)
     from ${counted(rows)} c cross join unnest(c.resolution_days) day
     group by 1, 2, 3, 4 order by 1, 2, 3, 4
     on conflict on constraint defect_current_resolutions_key do update set entries = r.entries + excluded.entries`;
+  // Inside the trigger functions every statement is run by EXECUTE, so it is planned afresh with
+  // the tables' sizes of the moment: a plan cached while defect_current_facts was nearly empty (a
+  // seed's first batch) would scan it whole once per changed defect in every later batch.
+  const dynamic = (statements: string) =>
+    statements
+      .split(';;')
+      .map((statement) => `execute $statement$ ${statement} $statement$`)
+      .join(';\n');
+  const plain = (statements: string) => statements.split(';;').join(';');
   // facts rows of the defects whose current interval is in the transition table \`states\`
   const factsOf = (states: string) => `select * from defect_current_facts where defect_id in (select defect_id from ${states} where valid_to = 'infinity')`;
   // the facts of the current rows in \`states\` (all intervals of each such defect are in it)
@@ -173,9 +186,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       if not exists (select 1 from old_states where valid_to = 'infinity') then
         return null;
       end if;
-      ${apply(factsOf('old_states'), '-')};
-      update defect_current_facts f set stale = true
-      from old_states o where o.valid_to = 'infinity' and f.defect_id = o.defect_id and not f.stale;
+      ${dynamic(apply(factsOf('old_states'), '-'))};
+      ${dynamic(`update defect_current_facts f set stale = true
+      from old_states o where o.valid_to = 'infinity' and f.defect_id = o.defect_id and not f.stale`)};
       return null;
     end
     $body$;
@@ -189,16 +202,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       end if;
       -- a current row inserted without its predecessor deleted first replaces it: out with the old
       -- (the refresh and the rebuild always delete a defect's intervals first: this is a guard)
-      ${apply(factsOf('new_states'), '-')};
-      insert into defect_current_facts as f (${factColumns})
+      ${dynamic(apply(factsOf('new_states'), '-'))};
+      ${dynamic(`      insert into defect_current_facts as f (${factColumns})
       ${newFacts('new_states')}
       order by n.defect_id
       on conflict (defect_id) do update set project_id = excluded.project_id, stale = false, valid_from = excluded.valid_from,
         created_at = excluded.created_at, status = excluded.status, is_done = excluded.is_done, origin = excluded.origin,
         severity = excluded.severity, component = excluded.component, release_id = excluded.release_id, merged = excluded.merged,
         reopen_count = excluded.reopen_count, resolved_at = excluded.resolved_at, first_resolved_at = excluded.first_resolved_at,
-        repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports;
-      ${apply(factsOf('new_states'), '+')};
+        repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports`)};
+      ${dynamic(apply(factsOf('new_states'), '+'))};
       return null;
     end
     $body$;
@@ -208,7 +221,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- a deleted defect (or project) takes its contribution with it
     create function bugloop_current_facts_deleted() returns trigger language plpgsql as $body$
     begin
-      ${apply('select * from old_facts', '-')};
+      ${dynamic(apply('select * from old_facts', '-'))};
       return null;
     end
     $body$;
@@ -221,6 +234,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // event has none).
   const tallyBody = (newRows: string, oldRows: string) => `
     begin
+      execute $statement$
       with changes as (
         select defect_id, project_id, sum(reports)::int as reports from (
           select defect_id, project_id, reports from ${newRows}
@@ -241,7 +255,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       group by project_id, release_id, component, origin, severity, status, is_done
       order by project_id, release_id, component, origin, severity, status
       on conflict on constraint defect_current_groups_key do update set
-        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects;
+        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects
+      $statement$;
       return null;
     end`;
   const none = `(select null::uuid as defect_id, null::uuid as project_id, null::integer as reports where false) nothing`;
@@ -261,7 +276,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql.raw(`
     insert into defect_current_facts (${factColumns})
     ${newFacts('defect_states')};
-    ${apply('select * from defect_current_facts', '+')};
+    ${plain(apply('select * from defect_current_facts', '+'))};
     analyze defect_current_facts;
     analyze defect_current_groups;
     analyze defect_current_repair_hours;
