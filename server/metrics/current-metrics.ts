@@ -2,18 +2,18 @@ import { type RawBuilder, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { coveringLinks } from '../test-management/coverage-definition';
 import { ageBucketThresholds, repairedStatuses } from './metric-math';
+import { reportsReceivedBetween } from './report-tallies';
 import { type IneffectiveTest, type MetricsQuery, type ScopeSummaryRow, listLimit } from './metrics-service';
 
 /**
- * The metrics snapshot read from the current state kept by the database
- * (`defect_current_groups` and `defect_current_facts`, migration
- * 20261204_0100_defect_current_facts) instead of the history intervals. It applies when the
- * scope at `asOf` is exactly the current state and the flow window holds every instant the
- * grouped counts sum over; then every figure equals the general path's
- * (`test/db/metrics-current-state.test.ts` compares them on random histories). Otherwise
- * `currentStateApplies` says no and the general path answers.
+ * The metrics snapshot read from the current state kept by the database (migration
+ * 20261204_0100_defect_current_facts: `defect_current_facts`, `defect_current_groups`,
+ * `defect_current_repair_hours`, `defect_current_resolutions`) instead of the history intervals.
+ * It applies when no defect changed after `asOf`, so the scope at `asOf` is exactly the current
+ * state; every figure then equals the general path's (`test/db/metrics-current-state.test.ts`
+ * compares them on random histories). Otherwise `currentStateApplies` says no and the history
+ * intervals answer.
  */
-
 /** The parts of the metrics snapshot (as `computeMetrics` reads them). */
 export interface CurrentSnapshot {
   summary: ScopeSummaryRow[];
@@ -199,10 +199,15 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
         ? sql`(select json_build_object('reports', coalesce(sum(reports), 0)::int, 'defects', coalesce(sum(reported_defects), 0)::int)
                from groups where in_release) as duplicates,
               null::json as flow`
-        : sql`(select json_build_object('reports', count(*)::int, 'defects', count(distinct r.defect_id)::int)
-               from reports r join defect_current_facts m on m.defect_id = r.defect_id
-               where r.project_id = ${projectId} and r.received_at between ${windowStart} and ${windowEnd}
-                 and ${counted('m')} and ${inRelease('m.release_id')}) as duplicates,
+        : sql`(select json_build_object('reports', coalesce(sum(received), 0)::int, 'defects', count(*) filter (where received > 0)::int)
+               from (
+                 -- the facts carry their tally's count and bounds: reports are counted one by one
+                 -- only for a defect whose bounds straddle an end of the window
+                 select ${reportsReceivedBetween('m', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
+                 from defect_current_facts m
+                 where ${counted('m')} and ${inRelease('m.release_id')} and m.reports > 0
+                   and m.last_received_at >= ${windowStart} and m.first_received_at <= ${windowEnd}
+               ) per_defect) as duplicates,
               (select json_build_object('resolved', count(*)::int, 'reopened', count(*) filter (where reopen_count > 0)::int,
                                         'reopens', coalesce(sum(reopen_count), 0)::int)
                from defect_current_facts m

@@ -287,6 +287,16 @@ async function compareTables(projectId: string) {
     where project_id = ${projectId} and defects = 0 and (resolved <> 0 or reopened <> 0 or reopens <> 0 or repair_us <> 0 or reports <> 0 or reported_defects <> 0)
   `.execute(db);
   expect(leftovers.rows[0].count).toBe(0);
+  // each defect's reports and the bounds around them, as its tally
+  const reports = await sql<{ wrong: number }>`
+    select count(*)::int as wrong from defect_current_facts f
+    left join defect_report_tallies t on t.defect_id = f.defect_id and t.project_id = f.project_id
+    where f.project_id = ${projectId} and not f.stale
+      and (f.reports <> coalesce(t.reports, 0)
+           or exists (select 1 from reports r where r.defect_id = f.defect_id and r.project_id = f.project_id
+                      and not (r.received_at between f.first_received_at and f.last_received_at)))
+  `.execute(db);
+  expect(reports.rows[0].wrong).toBe(0);
 
   const hours = await sql`
     select severity, component, hour::text, defects::int from defect_current_repair_hours where project_id = ${projectId} and defects <> 0
@@ -347,9 +357,8 @@ describe('the current state kept by the database', () => {
 
   it('counts the reports one by one when one was received after asOf', async () => {
     const { projectId } = await randomHistory(9);
-    const { rows } = await sql<{ last: Date; defectId: string }>`
-      select max(valid_from) as last, (select id from defects where project_id = ${projectId} order by number limit 1) as defect_id
-      from defect_states where project_id = ${projectId}
+    const { rows } = await sql<{ defectId: string }>`
+      select id as defect_id from defects where project_id = ${projectId} order by number limit 1
     `.execute(database.db);
     const asOf = new Date(Date.now() + 24 * hour);
     await database.db.insertInto('reports').values({ projectId, clientId: crypto.randomUUID(), defectId: rows[0].defectId, description: 'late', payload: '{}', receivedAt: new Date(asOf.getTime() + hour) }).execute();
@@ -359,8 +368,10 @@ describe('the current state kept by the database', () => {
 
   it('drops a deleted defect from the counts', async () => {
     const { projectId, releases } = await randomHistory(8);
-    const victim = await database.db.selectFrom('defectCurrentFacts' as never).select('defectId' as never).where('projectId' as never, '=', projectId as never).where('merged' as never, '=', false as never).executeTakeFirstOrThrow();
-    await sql`delete from defects where id = ${(victim as { defectId: string }).defectId}`.execute(database.db);
+    const { rows } = await sql<{ defectId: string }>`
+      select defect_id from defect_current_facts where project_id = ${projectId} and not merged and not stale order by defect_id limit 1
+    `.execute(database.db);
+    await sql`delete from defects where id = ${rows[0].defectId}`.execute(database.db);
     await compareTables(projectId);
     await compareFigures(projectId, releases);
   });

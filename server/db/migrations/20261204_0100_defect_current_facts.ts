@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * The current state of every defect, kept by the database in two narrow forms, so the metrics
+ * The current state of every defect, kept by the database in narrow tables, so the metrics
  * "as of now" (the default and by far the most common request) no longer pass over every
  * defect's history rows several times:
  *
@@ -14,6 +14,9 @@ import { type Kysely, sql } from 'kysely';
  *   severity, status), merged defects left out, with each defect's report tally
  *   (`defect_report_tallies`) folded in: the snapshot counts (leakage, density, reopen rate, MTTR
  *   count and total, reports per defect) are a read of about a thousand rows.
+ * - `defect_current_repair_hours` (repaired defects per whole hour of repair time, with bounds of
+ *   their exact times) and `defect_current_resolutions` (entries into done per UTC day): MTTR
+ *   medians and weekly throughput without reading every defect.
  *
  * Exact by construction, whatever writes the history:
  * - Both follow `defect_states`, which is itself derived (its refresh and
@@ -23,11 +26,15 @@ import { type Kysely, sql } from 'kysely';
  *   (the same row, updated, so a concurrent reader locking it follows the change) and adds their
  *   contributions. Single events, back-dated seeds, bulk `insert … select`, merges, moved
  *   releases and project rebuilds all pass through these two statements.
- * - A tally change (report added, moved, deleted) adds its difference to the group of the
- *   defect's current facts. The two paths never race on one defect: the states refresh locks the
+ * - Every kept sum is of contributions computed from one facts row alone (its report count and
+ *   done-entry days are kept in it), so what is added is exactly what is later subtracted; a facts
+ *   row deleted by a cascade (defect or project deleted) takes its share out by its own trigger.
+ * - A tally change (report added, moved, deleted) adds its difference to the defect's facts and
+ *   to their group. The two paths never race on one defect: the states refresh locks the
  *   defect row `for update` first, and a report that names the defect holds `for key share` on it
  *   (its foreign key check) until it commits, so one of them waits for the other, and every
  *   statement of these trigger functions reads the other's committed rows.
+ *   (`bugloop_rebuild_defect_states` takes no defect locks, as before: rebuild a quiet project.)
  * - Group rows are upserted in key order within each statement. They are shared by the defects
  *   of one group, so two transactions changing defects of the same group wait for each other's
  *   commit at that row (the cost of counts kept exact instead of recounted).
@@ -58,8 +65,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       repair_us bigint,
       -- UTC days of every entry into a done status in the defect's history (one per entry)
       resolution_days date[] not null,
-      -- the reports of its tally (same project) as counted in its group
-      reports integer not null
+      -- the reports of its tally (same project) as counted in its group, and the tally's bounds of
+      -- their received_at (only ever widened, as the tally's: every report lies within them)
+      reports integer not null,
+      first_received_at timestamptz,
+      last_received_at timestamptz
     );
     -- the newest state change of a project: "as of now" holds when asOf is not before it
     create index defect_current_facts_changed on defect_current_facts (project_id, valid_from) where not stale;
@@ -169,7 +179,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     select n.defect_id, n.project_id, d.number, false, n.valid_from, n.created_at, n.status, n.is_done, n.origin, n.severity,
       n.component, n.found_in_release_id, n.merged, n.reopen_count, n.resolved_at, n.first_resolved_at,
       case when n.status in ${repaired} then (extract(epoch from n.resolved_at - n.created_at) * 1000000)::bigint end,
-      coalesce(entries.days, '{}'), coalesce(t.reports, 0)
+      coalesce(entries.days, '{}'), coalesce(t.reports, 0), t.first_received_at, t.last_received_at
     from ${states} n join defects d on d.id = n.defect_id
     left join (
       select e.defect_id, array_agg((e.valid_from at time zone 'UTC')::date order by e.valid_from) as days
@@ -178,7 +188,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     left join defect_report_tallies t on t.defect_id = n.defect_id and t.project_id = n.project_id
     where n.valid_to = 'infinity'`;
   const factColumns = `defect_id, project_id, number, stale, valid_from, created_at, status, is_done, origin, severity,
-      component, release_id, merged, reopen_count, resolved_at, first_resolved_at, repair_us, resolution_days, reports`;
+      component, release_id, merged, reopen_count, resolved_at, first_resolved_at, repair_us, resolution_days, reports,
+      first_received_at, last_received_at`;
 
   await sql.raw(`
     create function bugloop_current_states_deleted() returns trigger language plpgsql as $body$
@@ -210,7 +221,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         created_at = excluded.created_at, status = excluded.status, is_done = excluded.is_done, origin = excluded.origin,
         severity = excluded.severity, component = excluded.component, release_id = excluded.release_id, merged = excluded.merged,
         reopen_count = excluded.reopen_count, resolved_at = excluded.resolved_at, first_resolved_at = excluded.first_resolved_at,
-        repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports`)};
+        repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports,
+        first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at`)};
       ${dynamic(apply(factsOf('new_states'), '+'))};
       return null;
     end
@@ -236,14 +248,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     begin
       execute $statement$
       with changes as (
-        select defect_id, project_id, sum(reports)::int as reports from (
-          select defect_id, project_id, reports from ${newRows}
+        select defect_id, project_id, sum(reports)::int as reports, min(first_received_at) as first_received_at, max(last_received_at) as last_received_at from (
+          select defect_id, project_id, reports, first_received_at, last_received_at from ${newRows}
           union all
-          select defect_id, project_id, -reports from ${oldRows}
-        ) both_sides group by defect_id, project_id having sum(reports) <> 0
+          select defect_id, project_id, -reports, null, null from ${oldRows}
+        ) both_sides group by defect_id, project_id
       ),
       changed as (
-        update defect_current_facts f set reports = f.reports + c.reports
+        update defect_current_facts f set reports = f.reports + c.reports,
+          first_received_at = least(f.first_received_at, c.first_received_at), last_received_at = greatest(f.last_received_at, c.last_received_at)
         from changes c where f.defect_id = c.defect_id and f.project_id = c.project_id and not f.stale
         returning f.*, c.reports as change
       )
@@ -251,7 +264,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         defects, resolved, reopened, reopens, repair_us, reports, reported_defects)
       select project_id, release_id, component, origin, severity, status, is_done, 0, 0, 0, 0, 0,
         sum(change), sum((reports > 0)::int - (reports - change > 0)::int)
-      from changed where not merged
+      from changed where not merged and change <> 0
       group by project_id, release_id, component, origin, severity, status, is_done
       order by project_id, release_id, component, origin, severity, status
       on conflict on constraint defect_current_groups_key do update set
@@ -259,7 +272,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       $statement$;
       return null;
     end`;
-  const none = `(select null::uuid as defect_id, null::uuid as project_id, null::integer as reports where false) nothing`;
+  const none = `(select null::uuid as defect_id, null::uuid as project_id, null::integer as reports,
+    null::timestamptz as first_received_at, null::timestamptz as last_received_at where false) nothing`;
   await sql.raw(`
     create function bugloop_current_tallies_inserted() returns trigger language plpgsql as $body$ ${tallyBody('new_tallies', none)} $body$;
     create function bugloop_current_tallies_updated() returns trigger language plpgsql as $body$ ${tallyBody('new_tallies', 'old_tallies')} $body$;
