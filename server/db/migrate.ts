@@ -13,6 +13,7 @@ import * as jobTotalAttempts from './migrations/20261201_1400_job_total_attempts
 import * as processingIndexes from './migrations/20261201_1500_processing_indexes';
 import * as manualSendIndex from './migrations/20261202_2000_manual_send_index';
 import * as defectReportTallies from './migrations/20261203_0100_defect_report_tallies';
+import * as defectCurrentFacts from './migrations/20261204_0100_defect_current_facts';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '20261201_1500_processing_indexes': processingIndexes,
   '20261202_2000_manual_send_index': manualSendIndex,
   '20261203_0100_defect_report_tallies': defectReportTallies,
+  '20261204_0100_defect_current_facts': defectCurrentFacts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -4,6 +4,7 @@ import type { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
 import { coveringLinks } from '../test-management/coverage-definition';
+import { currentSnapshot, currentStateApplies } from './current-metrics';
 import { endOfMinute } from './metrics-cache';
 import { reportsReceivedBetween } from './report-tallies';
 import {
@@ -252,6 +253,12 @@ export interface MetricsComputeOptions {
    * one statement.
    */
   snapshotReader?: SharedSnapshotReader | null;
+  /**
+   * false: always compute from the history intervals (`defect_states`), never from the current
+   * state the database keeps (server/metrics/current-metrics.ts). The history is the definition;
+   * test/db/metrics-current-state.test.ts checks that both give the same figures.
+   */
+  currentState?: boolean;
 }
 
 /**
@@ -413,7 +420,17 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
   // materializes the scope again (~40–60 ms of CPU), so more groups than cores cost more than
   // they save: three groups were slower than two on a 2-core machine.
   const parallelGroups = [[summaryPart, duplicatesPart, throughputPart], [mttrPart, escapedPart]];
-  const computeSnapshot = async (): Promise<SnapshotRow> => {
+  const computeSnapshot = async (): Promise<SnapshotRow & { ageCounts?: number[]; flow?: { resolved: number; reopened: number; reopens: number } | null }> => {
+    // The current state answers most requests ("as of now"), in one snapshot with its check.
+    const current = options.currentState === false ? null : await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const mode = await currentStateApplies(trx, query);
+        return mode ? currentSnapshot(trx, query, mode) : null;
+      });
+    if (current) return current;
     const parts = await options.snapshotReader?.run(
       parallelGroups.map((group) => async (trx: Transaction<Database>) => {
         await prepare(trx);
@@ -441,7 +458,13 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       .execute(),
     db.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow(),
   ]);
-  const { byRelease, selected, ageCounts, perComponent } = summarizeScope(result.summary ?? []);
+  const { byRelease, selected, perComponent, ...scopeAges } = summarizeScope(result.summary ?? []);
+  let { ageCounts } = scopeAges;
+  if (result.ageCounts) {
+    ageCounts = result.ageCounts;
+    selected.open = ageCounts.reduce((total, count) => total + count, 0);
+  }
+  if (result.flow) Object.assign(selected, result.flow);
 
   const leakageByRelease = releases
     .filter((entry) => byRelease.has(entry.id))

@@ -12,6 +12,7 @@ import {
   severityRank,
   toCsv,
 } from './metric-math';
+import { currentStateHolds } from './current-metrics';
 import { type ReleaseSummary, findRelease, listLimit, orderedReleases } from './metrics-service';
 
 /** How many releases the leakage trend shows, ending with the release itself. */
@@ -87,7 +88,8 @@ export async function computeReadiness(
   projectId: string,
   releaseReference: string,
   asOf: Date,
-  options: { snapshotReader?: SharedSnapshotReader | null } = {},
+  /** `currentState: false` reads the history intervals only (see `MetricsComputeOptions`). */
+  options: { snapshotReader?: SharedSnapshotReader | null; currentState?: boolean } = {},
 ): Promise<ReadinessReport> {
   const release = await findRelease(db, projectId, releaseReference);
   if (!release) throw new AppError('not_found', `release "${releaseReference}" not found`);
@@ -136,14 +138,25 @@ export async function computeReadiness(
     const position = releases.findIndex((entry) => entry.id === release.id);
     const previous = position > 0 ? releases[position - 1] : null;
     await sql`set local work_mem = '64MB'`.execute(trx);
-    // Defects as they stood at asOf (merged ones out), read once for all the defect sections.
-    const defectSections = await sql<{
-      leakage: { releaseId: string; escaped: number; found: number }[] | null;
-      openBySeverity: { severity: string | null; count: number }[] | null;
-      blocking: OpenDefect[] | null;
-      previousEscapes: PreviousEscape[] | null;
-    }>`
-      with scope as materialized (
+    // Defects as they stood at asOf (merged ones out), read once for all the defect sections;
+    // when nothing changed after asOf, from the current state kept by the database: its counts
+    // for leakage and open defects, and the facts of the two releases named.
+    const current = options.currentState !== false && (await currentStateHolds(trx, projectId, asOf));
+    const scopeSql = current
+      ? sql`scope as materialized (
+        select defect_id, release_id, origin, is_done, severity, status from defect_current_facts
+        where project_id = ${projectId} and not stale and not merged
+          and (release_id = ${release.id}::uuid or release_id = ${previous?.id ?? null}::uuid)
+      ),
+      leakage as (
+        select release_id as "releaseId", sum(defects) filter (where origin = 'field')::int as escaped, sum(defects)::int as found
+        from defect_current_groups where project_id = ${projectId} and release_id is not null and defects > 0 group by release_id
+      ),
+      open_by_severity as (
+        select severity, sum(defects)::int as count from defect_current_groups
+        where project_id = ${projectId} and release_id = ${release.id} and not is_done and defects > 0 group by severity
+      )`
+      : sql`scope as materialized (
         select defect_id, found_in_release_id as release_id, origin, is_done, severity, status
         from defect_states
         where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
@@ -154,7 +167,14 @@ export async function computeReadiness(
       ),
       open_by_severity as (
         select severity, count(*)::int as count from scope where release_id = ${release.id} and not is_done group by severity
-      ),
+      )`;
+    const defectSections = await sql<{
+      leakage: { releaseId: string; escaped: number; found: number }[] | null;
+      openBySeverity: { severity: string | null; count: number }[] | null;
+      blocking: OpenDefect[] | null;
+      previousEscapes: PreviousEscape[] | null;
+    }>`
+      with ${scopeSql},
       blocking as (
         select m.defect_id as "defectId", d.key, d.title, m.severity, m.status, d.number
         from scope m join defects d on d.id = m.defect_id
