@@ -36,9 +36,8 @@ export async function startServer(config: Config, logger: Logger, options: { dat
     pollIntervalMs: config.jobs.pollIntervalMs,
     leaseMs: config.jobs.leaseMs,
     // Workers share the process (and, on small machines, the cores) with HTTP: under a flood the
-    // 202s come first, processing catches up after (the queue is durable). 16 requests in flight
-    // (HttpLoad's default) is far above a steady 200 reports/s (about 1–2 in flight) and typical of saturation.
-    httpSaturated: () => httpLoad.saturated,
+    // 202s come first, processing catches up after (the queue is durable).
+    httpRequestsPerSecond: () => httpLoad.requestsPerSecond,
   });
   const dependencies: AppDependencies = { database, logger, jobs, httpLoad };
   await registerJobHandlers(jobs, config, dependencies);

@@ -6,32 +6,42 @@ import { isDatabaseUnavailable } from '../db/database-errors';
 import { AppError } from './app-error';
 
 /**
- * Requests being answered right now; job workers read `saturated` to leave the CPU to HTTP under a
- * flood. Saturation is remembered for `holdMs`: under group commit the in-flight count dips each
- * time a commit answers a batch of requests, until the clients send their next ones, and a worker
- * that looked in such a dip took a batch in the middle of a flood (found in bench:ingest: the 10 s
- * flood was processed at about its drain rate, as if the workers never yielded).
+ * How busy the HTTP side is: requests in flight, and requests started per second (a sliding
+ * one-second window). Job workers read the rate to leave the CPU to HTTP under a flood (see
+ * JobWorkerOptions.httpRequestsPerSecond). A rate, not the in-flight count: at a steady 200
+ * reports/s a processing batch that holds the event loop for a moment lets 16 requests pile up,
+ * and a worker that took that for a flood yielded until processing fell behind; under group
+ * commit the in-flight count also dips each time a commit answers its batch, mid-flood.
  */
 export class HttpLoad {
   inFlight = 0;
-  private saturatedAt = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    private readonly saturationInFlight = 16,
-    private readonly holdMs = 250,
-  ) {}
+  private bucketStartedAt = performance.now();
+  private currentBucket = 0;
+  private previousBucket = 0;
 
   begin(): void {
     this.inFlight += 1;
-    if (this.inFlight >= this.saturationInFlight) this.saturatedAt = performance.now();
+    this.roll();
+    this.currentBucket += 1;
   }
 
   end(): void {
     this.inFlight -= 1;
   }
 
-  get saturated(): boolean {
-    return this.inFlight >= this.saturationInFlight || performance.now() - this.saturatedAt < this.holdMs;
+  /** Requests started per second over the last second (the previous bucket weighted by how much of it is still inside). */
+  get requestsPerSecond(): number {
+    this.roll();
+    const intoBucket = (performance.now() - this.bucketStartedAt) / 1000;
+    return this.previousBucket * (1 - intoBucket) + this.currentBucket;
+  }
+
+  private roll(): void {
+    const elapsed = performance.now() - this.bucketStartedAt;
+    if (elapsed < 1000) return;
+    this.previousBucket = elapsed < 2000 ? this.currentBucket : 0;
+    this.currentBucket = 0;
+    this.bucketStartedAt += Math.floor(elapsed / 1000) * 1000;
   }
 }
 

@@ -78,13 +78,17 @@ export interface JobWorkerOptions {
   /** Delay before retry n (1-based); exponential with full jitter by default. */
   backoffMs?: (attempt: number) => number;
   /**
-   * True while the process's HTTP side is saturated. A batch then starts only `yieldIntervalMs`
-   * (default 500), or twice as long as the last batch took if that is longer, after the last one
-   * ended: under a flood processing gets at most a third of the time, the reports are answered
-   * first and processed as soon as it eases (the queue is durable, the 202 is what the sender waits
-   * for). Never longer: processing goes on, slower, however long the flood lasts.
+   * Requests per second arriving at this process's HTTP side. While they arrive faster than
+   * processing could take them (at least `floodRequestsPerSecond`, default 500, and more than twice
+   * the rate the last batch was processed at), HTTP counts as flooded: a batch then starts only
+   * `yieldIntervalMs` (default 500), or twice as long as the last batch took if that is longer,
+   * after the last one ended. Under a flood processing gets at most a third of the time, the
+   * reports are answered first and processed as soon as it eases (the queue is durable, the 202 is
+   * what the sender waits for). Never longer: processing goes on, slower, however long the flood
+   * lasts. Below that rate processing never yields: it can keep up, so it should.
    */
-  httpSaturated?: () => boolean;
+  httpRequestsPerSecond?: () => number;
+  floodRequestsPerSecond?: number;
   yieldIntervalMs?: number;
 }
 
@@ -112,6 +116,8 @@ export class JobWorker {
   private poked = false;
   private lastBatchEndedAt = 0;
   private lastBatchDurationMs = 0;
+  /** Jobs per second of the last batch while it ran: what processing can take. */
+  private lastBatchJobsPerSecond = 0;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -221,6 +227,7 @@ export class JobWorker {
                 entry.inFlight = false;
                 this.lastBatchEndedAt = Date.now();
                 this.lastBatchDurationMs = this.lastBatchEndedAt - startedAt;
+                this.lastBatchJobsPerSecond = batch.length / Math.max(0.001, this.lastBatchDurationMs / 1000);
               }),
             );
           }
@@ -241,7 +248,9 @@ export class JobWorker {
 
   private yieldingToHttp(): boolean {
     const pauseMs = Math.max(this.options.yieldIntervalMs ?? 500, 2 * this.lastBatchDurationMs);
-    return this.options.httpSaturated?.() === true && Date.now() - this.lastBatchEndedAt < pauseMs;
+    if (Date.now() - this.lastBatchEndedAt >= pauseMs || !this.options.httpRequestsPerSecond) return false;
+    const floodRate = Math.max(this.options.floodRequestsPerSecond ?? 500, 2 * this.lastBatchJobsPerSecond);
+    return this.options.httpRequestsPerSecond() >= floodRate;
   }
 
   private track(set: Set<Promise<void>>, work: Promise<void>): void {

@@ -192,5 +192,27 @@ describe('job queue', () => {
     await queue.stop();
     expect({ batched, single }).toEqual({ batched: 3, single: 1 });
   });
-});
 
+  it('yields batches to a flood of HTTP requests, and not to a rate processing can keep up with', async () => {
+    const run = async (requestsPerSecond: number) => {
+      await database.db.deleteFrom('jobs').execute();
+      for (let index = 0; index < 4; index += 1) await enqueueJob(database.db, { kind: 'test.flood', payload: { index } });
+      let processed = 0;
+      const queue = worker({ httpRequestsPerSecond: () => requestsPerSecond, yieldIntervalMs: 10_000 }).registerBatch('test.flood', async (jobs) => {
+        processed += jobs.length;
+      }, { maxBatch: 1 });
+      await queue.start();
+      return { queue, processed: () => processed };
+    };
+    // 200 requests/s is under the flood floor (500/s): one batch after another.
+    const steady = await run(200);
+    await expect.poll(steady.processed, { timeout: 5000 }).toBe(4);
+    await steady.queue.stop();
+    // 5,000 requests/s: after a batch, the next waits the yield interval.
+    const flood = await run(5000);
+    await expect.poll(flood.processed, { timeout: 5000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(flood.processed()).toBe(1);
+    await flood.queue.stop();
+  });
+});
