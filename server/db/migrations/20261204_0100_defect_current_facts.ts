@@ -163,14 +163,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     from ${counted(rows)} c cross join unnest(c.resolution_days) day
     group by 1, 2, 3, 4 order by 1, 2, 3, 4
     on conflict on constraint defect_current_resolutions_key do update set entries = r.entries + excluded.entries`;
-  // Inside the trigger functions every statement is run by EXECUTE, so it is planned afresh with
-  // the tables' sizes of the moment: a plan cached while defect_current_facts was nearly empty (a
-  // seed's first batch) would scan it whole once per changed defect in every later batch.
-  const dynamic = (statements: string) =>
-    statements
-      .split(';;')
-      .map((statement) => `execute $statement$ ${statement} $statement$`)
-      .join(';\n');
+  // The trigger functions' statements are plain (planned once per connection and cached: running
+  // them through EXECUTE, planned afresh each time, cost about 1 ms of PostgreSQL CPU per processed
+  // report, bench/processing-lab.ts) and the functions run with enable_seqscan off: a plan cached
+  // while defect_current_facts was nearly empty (a seed's first batch, a fresh server) would
+  // otherwise scan it whole once per changed defect in every later batch (a 10k-defect seed batch
+  // ran over a minute). With it, every such plan probes the facts and group keys by index, which
+  // is right for the few defects a batch touches and only linear for a bulk load.
   const plain = (statements: string) => statements.split(';;').join(';');
   // facts rows of the defects whose current interval is in the transition table \`states\`
   const factsOf = (states: string) => `select * from defect_current_facts where defect_id in (select defect_id from ${states} where valid_to = 'infinity')`;
@@ -192,13 +191,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       first_received_at, last_received_at`;
 
   await sql.raw(`
-    create function bugloop_current_states_deleted() returns trigger language plpgsql as $body$
+    create function bugloop_current_states_deleted() returns trigger language plpgsql set enable_seqscan = off as $body$
     begin
       if not exists (select 1 from old_states where valid_to = 'infinity') then
         return null;
       end if;
-      ${dynamic(apply(factsOf('old_states'), '-'))};
-      ${dynamic(`update defect_current_facts f set stale = true
+      ${plain(apply(factsOf('old_states'), '-'))};
+      ${plain(`update defect_current_facts f set stale = true
       from old_states o where o.valid_to = 'infinity' and f.defect_id = o.defect_id and not f.stale`)};
       return null;
     end
@@ -206,15 +205,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create trigger defect_states_current_deleted after delete on defect_states
       referencing old table as old_states for each statement execute function bugloop_current_states_deleted();
 
-    create function bugloop_current_states_inserted() returns trigger language plpgsql as $body$
+    create function bugloop_current_states_inserted() returns trigger language plpgsql set enable_seqscan = off as $body$
     begin
       if not exists (select 1 from new_states where valid_to = 'infinity') then
         return null;
       end if;
       -- a current row inserted without its predecessor deleted first replaces it: out with the old
       -- (the refresh and the rebuild always delete a defect's intervals first: this is a guard)
-      ${dynamic(apply(factsOf('new_states'), '-'))};
-      ${dynamic(`      insert into defect_current_facts as f (${factColumns})
+      ${plain(apply(factsOf('new_states'), '-'))};
+      ${plain(`      insert into defect_current_facts as f (${factColumns})
       ${newFacts('new_states')}
       order by n.defect_id
       on conflict (defect_id) do update set project_id = excluded.project_id, stale = false, valid_from = excluded.valid_from,
@@ -223,7 +222,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         reopen_count = excluded.reopen_count, resolved_at = excluded.resolved_at, first_resolved_at = excluded.first_resolved_at,
         repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports,
         first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at`)};
-      ${dynamic(apply(factsOf('new_states'), '+'))};
+      ${plain(apply(factsOf('new_states'), '+'))};
       return null;
     end
     $body$;
@@ -231,9 +230,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       referencing new table as new_states for each statement execute function bugloop_current_states_inserted();
 
     -- a deleted defect (or project) takes its contribution with it
-    create function bugloop_current_facts_deleted() returns trigger language plpgsql as $body$
+    create function bugloop_current_facts_deleted() returns trigger language plpgsql set enable_seqscan = off as $body$
     begin
-      ${dynamic(apply('select * from old_facts', '-'))};
+      ${plain(apply('select * from old_facts', '-'))};
       return null;
     end
     $body$;
@@ -246,7 +245,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // event has none).
   const tallyBody = (newRows: string, oldRows: string) => `
     begin
-      execute $statement$
       with changes as (
         select defect_id, project_id, sum(reports)::int as reports, min(first_received_at) as first_received_at, max(last_received_at) as last_received_at from (
           select defect_id, project_id, reports, first_received_at, last_received_at from ${newRows}
@@ -268,16 +266,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       group by project_id, release_id, component, origin, severity, status, is_done
       order by project_id, release_id, component, origin, severity, status
       on conflict on constraint defect_current_groups_key do update set
-        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects
-      $statement$;
+        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects;
       return null;
     end`;
   const none = `(select null::uuid as defect_id, null::uuid as project_id, null::integer as reports,
     null::timestamptz as first_received_at, null::timestamptz as last_received_at where false) nothing`;
   await sql.raw(`
-    create function bugloop_current_tallies_inserted() returns trigger language plpgsql as $body$ ${tallyBody('new_tallies', none)} $body$;
-    create function bugloop_current_tallies_updated() returns trigger language plpgsql as $body$ ${tallyBody('new_tallies', 'old_tallies')} $body$;
-    create function bugloop_current_tallies_deleted() returns trigger language plpgsql as $body$ ${tallyBody(none, 'old_tallies')} $body$;
+    create function bugloop_current_tallies_inserted() returns trigger language plpgsql set enable_seqscan = off as $body$ ${tallyBody('new_tallies', none)} $body$;
+    create function bugloop_current_tallies_updated() returns trigger language plpgsql set enable_seqscan = off as $body$ ${tallyBody('new_tallies', 'old_tallies')} $body$;
+    create function bugloop_current_tallies_deleted() returns trigger language plpgsql set enable_seqscan = off as $body$ ${tallyBody(none, 'old_tallies')} $body$;
     create trigger defect_report_tallies_current_inserted after insert on defect_report_tallies
       referencing new table as new_tallies for each statement execute function bugloop_current_tallies_inserted();
     create trigger defect_report_tallies_current_updated after update on defect_report_tallies
