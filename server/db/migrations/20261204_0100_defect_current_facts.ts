@@ -163,13 +163,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     from ${counted(rows)} c cross join unnest(c.resolution_days) day
     group by 1, 2, 3, 4 order by 1, 2, 3, 4
     on conflict on constraint defect_current_resolutions_key do update set entries = r.entries + excluded.entries`;
-  // The trigger functions' statements are plain (planned once per connection and cached: running
-  // them through EXECUTE, planned afresh each time, cost about 1 ms of PostgreSQL CPU per processed
-  // report, bench/processing-lab.ts) and the functions run with enable_seqscan off: a plan cached
-  // while defect_current_facts was nearly empty (a seed's first batch, a fresh server) would
-  // otherwise scan it whole once per changed defect in every later batch (a 10k-defect seed batch
-  // ran over a minute). With it, every such plan probes the facts and group keys by index, which
-  // is right for the few defects a batch touches and only linear for a bulk load.
+  // How the trigger functions run their statements, by the size of the transition table. A
+  // processing batch or a triage action changes a few defects: plain statements, planned once per
+  // connection and cached (running them through EXECUTE instead, planned afresh each time, cost
+  // about 1 ms of PostgreSQL CPU per processed report, bench/processing-lab.ts), with
+  // enable_seqscan off (the functions' SET clause) so a plan cached while defect_current_facts was
+  // nearly empty (a fresh server) still probes it by index instead of scanning it once per changed
+  // defect in every later batch. A bulk change (a seed, a rebuild, a large import) runs them
+  // through EXECUTE with sequential scans allowed again, planned for the tables of the moment: a
+  // cached plan there ran a 10k-defect seed batch for over a minute, and with index probes forced
+  // a 1M-event seed did not finish in 10 minutes.
+  const adaptive = (statements: string, table: string) => `
+      if (select count(*) from ${table}) > 1000 then
+        perform set_config('enable_seqscan', 'on', true);
+        ${statements.split(';;').map((statement) => `execute $statement$ ${statement} $statement$`).join(';\n')};
+      else
+        ${statements.split(';;').join(';\n')};
+      end if`;
   const plain = (statements: string) => statements.split(';;').join(';');
   // facts rows of the defects whose current interval is in the transition table \`states\`
   const factsOf = (states: string) => `select * from defect_current_facts where defect_id in (select defect_id from ${states} where valid_to = 'infinity')`;
@@ -196,9 +206,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       if not exists (select 1 from old_states where valid_to = 'infinity') then
         return null;
       end if;
-      ${plain(apply(factsOf('old_states'), '-'))};
-      ${plain(`update defect_current_facts f set stale = true
-      from old_states o where o.valid_to = 'infinity' and f.defect_id = o.defect_id and not f.stale`)};
+      ${adaptive(`${apply(factsOf('old_states'), '-')};;update defect_current_facts f set stale = true
+      from old_states o where o.valid_to = 'infinity' and f.defect_id = o.defect_id and not f.stale`, 'old_states')};
       return null;
     end
     $body$;
@@ -212,8 +221,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       end if;
       -- a current row inserted without its predecessor deleted first replaces it: out with the old
       -- (the refresh and the rebuild always delete a defect's intervals first: this is a guard)
-      ${plain(apply(factsOf('new_states'), '-'))};
-      ${plain(`      insert into defect_current_facts as f (${factColumns})
+      ${adaptive(`${apply(factsOf('new_states'), '-')};;      insert into defect_current_facts as f (${factColumns})
       ${newFacts('new_states')}
       order by n.defect_id
       on conflict (defect_id) do update set project_id = excluded.project_id, stale = false, valid_from = excluded.valid_from,
@@ -221,8 +229,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         severity = excluded.severity, component = excluded.component, release_id = excluded.release_id, merged = excluded.merged,
         reopen_count = excluded.reopen_count, resolved_at = excluded.resolved_at, first_resolved_at = excluded.first_resolved_at,
         repair_us = excluded.repair_us, resolution_days = excluded.resolution_days, reports = excluded.reports,
-        first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at`)};
-      ${plain(apply(factsOf('new_states'), '+'))};
+        first_received_at = excluded.first_received_at, last_received_at = excluded.last_received_at;;${apply(factsOf('new_states'), '+')}`, 'new_states')};
       return null;
     end
     $body$;
@@ -232,7 +239,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- a deleted defect (or project) takes its contribution with it
     create function bugloop_current_facts_deleted() returns trigger language plpgsql set enable_seqscan = off as $body$
     begin
-      ${plain(apply('select * from old_facts', '-'))};
+      ${adaptive(apply('select * from old_facts', '-'), 'old_facts')};
       return null;
     end
     $body$;
@@ -245,6 +252,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // event has none).
   const tallyBody = (newRows: string, oldRows: string) => `
     begin
+      ${adaptive(`
       with changes as (
         select defect_id, project_id, sum(reports)::int as reports, min(first_received_at) as first_received_at, max(last_received_at) as last_received_at from (
           select defect_id, project_id, reports, first_received_at, last_received_at from ${newRows}
@@ -266,7 +274,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       group by project_id, release_id, component, origin, severity, status, is_done
       order by project_id, release_id, component, origin, severity, status
       on conflict on constraint defect_current_groups_key do update set
-        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects;
+        reports = g.reports + excluded.reports, reported_defects = g.reported_defects + excluded.reported_defects`, newRows === none ? oldRows : newRows)};
       return null;
     end`;
   const none = `(select null::uuid as defect_id, null::uuid as project_id, null::integer as reports,
