@@ -42,20 +42,29 @@ export async function expandReportPatterns(patterns: string[]): Promise<string[]
 }
 
 /**
- * Imports JUnit files as one run and returns the summary. Progress (bytes read of all files)
- * goes to `options.progress` when the files add up to 5 MB or more.
+ * The files the patterns name, and a reader of each that moves the progress display on (bytes
+ * read of all files; shown from 5 MB on). Shared by the direct import and the upload.
  */
-export async function importJunitFiles(db: Kysely<Database>, options: ImportJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
-  if (!(await findProjectById(db, options.projectId))) throw new AppError('not_found', `No project with id ${options.projectId}`);
+async function openReports(options: Pick<ImportJunitOptions, 'patterns' | 'progress'>) {
   const files = await expandReportPatterns(options.patterns);
   const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
   const progress = options.progress && totalBytes >= progressThresholdBytes ? new ProgressDisplay(options.progress, totalBytes) : undefined;
-  async function* read(file: string) {
+  async function* read(file: string): AsyncGenerator<Buffer> {
     for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
       progress?.advance((chunk as Buffer).length);
       yield chunk as Buffer;
     }
   }
+  return { files, progress, read };
+}
+
+/**
+ * Imports JUnit files as one run and returns the summary. Progress (bytes read of all files)
+ * goes to `options.progress` when the files add up to 5 MB or more.
+ */
+export async function importJunitFiles(db: Kysely<Database>, options: ImportJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
+  if (!(await findProjectById(db, options.projectId))) throw new AppError('not_found', `No project with id ${options.projectId}`);
+  const { files, progress, read } = await openReports(options);
   try {
     const summary = await importTestRun(
       db,
@@ -89,20 +98,17 @@ export interface UploadJunitOptions extends Omit<ImportJunitOptions, 'projectId'
  * and streamed: a CI job needs no database access, and the embedded server (PGlite, one process
  * per data folder) keeps running while it imports. Several files travel as one document: each
  * file's XML declaration is dropped and the files are wrapped in one `<testsuites>` (nested
- * suites are JUnit the parser reads). Answers the server's summary; a refusal is an AppError
- * with the server's code and message.
+ * suites are JUnit the parser reads). Answers the server's summary; a refusal (or no answer at
+ * all) is a ServerRefusal with the server's status, code and message.
  */
 export async function uploadJunitFiles(options: UploadJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
-  const files = await expandReportPatterns(options.patterns);
-  const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
-  const progress = options.progress && totalBytes >= progressThresholdBytes ? new ProgressDisplay(options.progress, totalBytes) : undefined;
+  const { files, progress, read } = await openReports(options);
   async function* document(): AsyncGenerator<Buffer> {
     if (files.length > 1) yield Buffer.from('<testsuites>\n');
     for (const file of files) {
       let first = true;
-      for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
-        progress?.advance((chunk as Buffer).length);
-        yield files.length > 1 && first ? withoutXmlDeclaration(chunk as Buffer, file) : (chunk as Buffer);
+      for await (const chunk of read(file)) {
+        yield files.length > 1 && first ? withoutXmlDeclaration(chunk, file) : chunk;
         first = false;
       }
     }
