@@ -36,7 +36,13 @@ describe.skipIf(!availability.run)('dashboard: test cases, runs and traceability
     await app?.close();
   });
 
-  const settle = () => page.waitForFunction(() => !document.querySelector('.state-loading'));
+  /**
+   * The first cell of each row, polled until it equals what is expected: after a filter changes
+   * the URL, the old rows stay on screen until the new answer arrives, and the loading state may
+   * not have appeared yet when the URL has changed, so waiting for it alone can read the old rows.
+   */
+  const expectRowKeys = (expected: string[]) =>
+    expect.poll(async () => (await tableRows(page, '.test-cases-table')).map((row) => row[0]), { timeout: 10_000 }).toEqual(expected);
 
   it('lists the catalog as the API does and narrows it with filters kept in the URL', async () => {
     await page.goto(`${base}/test-cases`);
@@ -45,14 +51,12 @@ describe.skipIf(!availability.run)('dashboard: test cases, runs and traceability
     expect((await tableRows(page, '.test-cases-table')).map((row) => row[0])).toEqual(all.items.map((testCase) => testCase.key));
     await page.selectOption('select[aria-label=Component]', 'cart');
     await page.waitForURL((url) => url.searchParams.get('component') === 'cart');
-    await settle();
     const cart = await apiFromPage<TestCaseListResponse>(page, `/projects/${fixture.projectId}/test-cases?component=cart`);
-    expect((await tableRows(page, '.test-cases-table')).map((row) => row[0])).toEqual(cart.items.map((testCase) => testCase.key));
+    await expectRowKeys(cart.items.map((testCase) => testCase.key));
     expect(cart.items.map((testCase) => testCase.key).sort()).toEqual(['CART-1', 'CART-2']);
     await page.selectOption('select[aria-label=Priority]', 'urgent');
     await page.waitForURL((url) => url.searchParams.get('priority') === 'urgent');
-    await settle();
-    expect((await tableRows(page, '.test-cases-table')).map((row) => row[0])).toEqual(['CART-2']);
+    await expectRowKeys(['CART-2']);
     await page.goto(`${base}/test-cases?archived=only`);
     await page.waitForSelector('.test-case-row');
     expect((await tableRows(page, '.test-cases-table')).map((row) => row[0])).toEqual(['SRCH-1']);
