@@ -8,7 +8,8 @@
  * Targets: at most 10 s and 300 MB. Options: --cases N, --failure-rate 0.01; BENCH_CPU_PROFILE=<folder>
  * (environment) writes a V8 CPU profile of the import process.
  */
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { build } from 'esbuild';
 import { sql } from 'kysely';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,16 @@ async function writeReport(): Promise<void> {
 }
 
 /** The child: opens the database as the CLI does, imports, prints its own figures as JSON. */
+/**
+ * The peak resident memory of this process's own image: VmHWM. Not getrusage's maxRSS, which
+ * Linux carries over from the forked parent through exec, so a child spawned by a parent holding
+ * 400 MB reported at least 400 MB whatever it used itself.
+ */
+function ownPeakRssBytes(): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+
 async function importOnly(file: string, projectId: string): Promise<void> {
   const config = loadConfig(process.env);
   const database = await openDatabase(databaseTargetFromConfig(config), createLogger('error'));
@@ -81,7 +92,7 @@ async function importOnly(file: string, projectId: string): Promise<void> {
     // CPU time of this process (user + system) during the import: less sensitive to a busy machine than the wall clock.
     const cpu = process.cpuUsage(cpuBefore);
     const serverCpuSeconds = database.backend === 'postgres' ? await postgresBackendCpuSeconds(database) : null;
-    console.log(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, serverCpuSeconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, rssAfterOpenBytes, summary }));
+    console.log(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, serverCpuSeconds, maxRssBytes: ownPeakRssBytes(), rssAfterOpenBytes, summary }));
   } finally {
     await database.close();
   }
@@ -147,7 +158,14 @@ try {
   await database.close();
   // BENCH_CPU_PROFILE=<folder> writes a V8 CPU profile of the import process there.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROFILE)] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', fileURLToPath(import.meta.url), '--import-only', reportFile, '--project', project.id], {
+  // The import runs compiled, as bin/bugloop.js runs the CLI after `npm run build` (same esbuild
+  // options as scripts/build-cli.mjs), not through tsx, whose loader thread and transpiled sources
+  // would add about 70 MB to the figure.
+  const compiledBench = path.join(folder, 'bench-compiled', 'junit-import.js');
+  await build({ entryPoints: [fileURLToPath(import.meta.url)], outfile: compiledBench, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
+  // Packages resolve from the repository's node_modules.
+  symlinkSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../node_modules'), path.join(folder, 'node_modules'));
+  const child = spawn(process.execPath, [...profile, compiledBench, '--import-only', reportFile, '--project', project.id], {
     env: { ...process.env, ...env, LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -6,15 +6,20 @@ import { DataDirectoryLockedError } from '../db/data-directory-lock';
 import { migrateToLatest } from '../db/migrate';
 import { createLogger, type Logger } from '../logger';
 import { AppError } from '../http/app-error';
-import { startServer } from '../server';
-import { ensureFirstRunSetup } from '../bootstrap';
 import { randomPassword } from '../auth/random-tokens';
 import { createUser } from '../users/user-service';
 import { createProject, findProjectById } from '../projects/project-service';
 import { createApiToken } from '../auth/api-token-service';
 import { type AuditActor, recordAudit } from '../audit/audit-log';
 import { apiTokenScopes } from '../../shared/scopes';
-import { formatSummary, importJunitFiles, ServerRefusal, uploadJunitFiles } from '../test-management/import-junit-command';
+import type { ensureFirstRunSetup } from '../bootstrap';
+
+// The server (Koa, every route, the vendor SDKs' wrappers) and the JUnit importer are imported by
+// the commands that use them, so that `bugloop token create` or `bugloop import-junit` do not load
+// and hold the whole server: an import's peak memory is what CI runners have to spare.
+const loadServer = () => import('../server');
+const loadFirstRunSetup = () => import('../bootstrap');
+const loadJunitImport = () => import('../test-management/import-junit-command');
 
 /** Commands run by whoever holds the server's shell: recorded as the CLI. */
 const cliActor: AuditActor = { kind: 'cli', userId: null, requestId: null };
@@ -34,6 +39,7 @@ const commands: Record<string, Command> = {
     async run(values) {
       const config = configFrom(values.port ? { PORT: String(values.port) } : {});
       const logger = createLogger(config.logLevel);
+      const [{ startServer }, { ensureFirstRunSetup }] = await Promise.all([loadServer(), loadFirstRunSetup()]);
       const running = await startServer(config, logger);
       const firstRun = await ensureFirstRunSetup(running.database.db, config);
       printBanner(config, running.url, running.database, firstRun);
@@ -174,6 +180,7 @@ const commands: Record<string, Command> = {
         progress: process.stderr,
       };
       const server = (values.server as string | undefined) ?? process.env.BUGLOOP_SERVER;
+      const { formatSummary, importJunitFiles, ServerRefusal, uploadJunitFiles } = await loadJunitImport();
       if (server) {
         // From a CI job: over HTTP with a project API token, no database access needed.
         if (values.project) throw new UsageError('With --server the API token decides the project; leave out --project');

@@ -28,9 +28,9 @@ afterAll(async () => {
   await scratch?.drop();
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], extraEnvironment: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [binary, ...args], { env: environment });
+    const child = spawn(process.execPath, [binary, ...args], { env: { ...environment, ...extraEnvironment } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -130,6 +130,20 @@ describe('bugloop CLI', () => {
     const help = await run(['create-admin', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('bugloop create-admin --email E');
+  });
+
+  it('runs the same from the compiled CLI (dist/cli, built by npm test) and from the TypeScript sources', async () => {
+    const compiled = await run(['create-project', '--help']);
+    const fromSource = await run(['create-project', '--help'], { BUGLOOP_FROM_SOURCE: '1' });
+    expect(compiled.code).toBe(0);
+    expect(fromSource).toEqual(compiled);
+    expect(compiled.stdout).toContain('bugloop create-project');
+    // A command that opens the database and reaches the lazily imported importer, both ways.
+    for (const extra of [{}, { BUGLOOP_FROM_SOURCE: '1' }] as Record<string, string>[]) {
+      const missingFile = await run(['import-junit', path.join(os.tmpdir(), 'no-such-report-*.xml'), '--release', '1.0.0', '--project', '00000000-0000-0000-0000-000000000000'], extra);
+      expect(missingFile.code, JSON.stringify(extra)).toBe(1);
+      expect(missingFile.stderr).toMatch(/No project with id|No file matches/);
+    }
   });
 
   it('create-admin prints a generated password once', async () => {
