@@ -14,6 +14,7 @@ import * as processingIndexes from './migrations/20261201_1500_processing_indexe
 import * as manualSendIndex from './migrations/20261202_2000_manual_send_index';
 import * as defectReportTallies from './migrations/20261203_0100_defect_report_tallies';
 import * as defectCurrentFacts from './migrations/20261204_0100_defect_current_facts';
+import * as defectStatesSpan from './migrations/20261205_0100_defect_states_span';
 
 /**
  * Migrations are listed here rather than read from the folder, so they work the same under
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '20261202_2000_manual_send_index': manualSendIndex,
   '20261203_0100_defect_report_tallies': defectReportTallies,
   '20261204_0100_defect_current_facts': defectCurrentFacts,
+  '20261205_0100_defect_states_span': defectStatesSpan,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

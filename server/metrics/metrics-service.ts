@@ -229,6 +229,38 @@ export function ageBucketOf(createdAt: RawBuilder<unknown>, asOf: Date): RawBuil
   return sql<number>`case ${sql.join(whens, sql` `)} else ${sql.lit(ageBucketThresholds.length)} end`;
 }
 
+/**
+ * SQL: every counted defect's state at `asOf` (not merged, in the component filter), read from the
+ * current facts where that is the same thing. A defect with no state change after `asOf` (its
+ * current interval, which its facts row copies, starts at or before it) stood at `asOf` as it
+ * stands now; only a defect changed after `asOf` is read from its history: the interval holding
+ * `asOf` is then not its current one (that starts later), so the range of intervals that end after
+ * `asOf`, short when `asOf` is recent, finds them all. Together exactly the defects of
+ * `defect_states` at `asOf` (a defect's intervals and facts carry its project), with their
+ * number and report tally (the facts' copy) beside them; test/db/metrics-current-state.test.ts
+ * compares the figures with the intervals' alone.
+ */
+function stateAtAsOf(
+  projectId: string,
+  asOf: Date,
+  component: (column: string) => RawBuilder<unknown>,
+  inRelease: (column: string) => RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql`
+      select f.defect_id, f.number, f.created_at, f.status, f.is_done, f.origin, f.severity, f.component, f.release_id,
+             f.reopen_count, f.resolved_at, f.first_resolved_at, f.reports, f.first_received_at, f.last_received_at,
+             ${inRelease('f.release_id')} as in_release
+      from defect_current_facts f
+      where f.project_id = ${projectId} and not f.stale and f.valid_from <= ${asOf} and not f.merged ${component('f.component')}
+      union all
+      select s.defect_id, f.number, s.created_at, s.status, s.is_done, s.origin, s.severity, s.component, s.found_in_release_id,
+             s.reopen_count, s.resolved_at, s.first_resolved_at, f.reports, f.first_received_at, f.last_received_at,
+             ${inRelease('s.found_in_release_id')}
+      from defect_states s join defect_current_facts f on f.defect_id = s.defect_id
+      where tstzrange(s.valid_from, s.valid_to) @> ${asOf}::timestamptz and s.valid_to < 'infinity'
+        and s.project_id = ${projectId} and not s.merged ${component('s.component')}`;
+}
+
 /** One part of the metrics statement: the CTEs it adds after `scope` and the columns it selects. */
 interface MetricsPart {
   ctes: RawBuilder<unknown>[];
@@ -279,14 +311,20 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
   const throughputStart = from ?? new Date(windowEnd.getTime() - 11 * 7 * 86_400_000);
   const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
 
-  const scope = sql`
+  const component = (column: string) => (query.component ? sql`and ${sql.ref(column)} = ${query.component}` : sql``);
+  const inRelease = (column: string) => (release ? sql`${sql.ref(column)} is not distinct from ${release.id}::uuid` : sql`true`);
+  // The scope from the current facts kept by the database (see `stateAtAsOf`), unless the caller
+  // asks for the history intervals alone (the definition the tests compare it with).
+  const fromFacts = options.currentState !== false;
+  const scope = fromFacts
+    ? sql`
+    scope as materialized (${stateAtAsOf(projectId, asOf, component, inRelease)})`
+    : sql`
     scope as materialized (
       select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
-             reopen_count, resolved_at, first_resolved_at,
-             ${release ? sql`found_in_release_id is not distinct from ${release.id}::uuid` : sql`true`} as in_release
+             reopen_count, resolved_at, first_resolved_at, ${inRelease('found_in_release_id')} as in_release
       from defect_states
-      where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged
-        ${query.component ? sql`and component = ${query.component}` : sql``}
+      where project_id = ${projectId} and valid_from <= ${asOf} and valid_to > ${asOf} and not merged ${component('component')}
     )`;
 
   const ageBucket = ageBucketOf(sql.ref('created_at'), asOf);
@@ -346,7 +384,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       group by l.defect_id
     )`,
       sql`escaped as (
-      select m.defect_id, m.component, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
+      select m.defect_id, ${fromFacts ? sql`m.number` : sql`null::int`} as number, m.component, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
       from scope m left join ineffective i on i.defect_id = m.defect_id
       where m.origin = 'field' and m.in_release
     )`,
@@ -355,8 +393,13 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       sql`(select json_build_object(
           'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
           'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
-                      from (select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
-                            where e.test_case_keys is not null order by d.number limit ${listLimit}) listed))
+                      from ${fromFacts
+                        // the facts carry the number: only the listed defects are looked up for their key
+                        ? sql`(select i.defect_id, d.key, i.number, i.test_case_keys
+                               from (select defect_id, number, test_case_keys from escaped where test_case_keys is not null order by number limit ${listLimit}) i
+                               join defects d on d.id = i.defect_id)`
+                        : sql`(select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
+                               where e.test_case_keys is not null order by d.number limit ${listLimit})`} listed))
        from escaped) as escaped`,
       sql`(select json_agg(json_build_object('component', component, 'escaped', escaped, 'uncovered', uncovered) order by escaped desc, component)
        from (select component, count(*)::int as escaped, count(*) filter (where not covered)::int as uncovered from escaped group by component) per_component)
@@ -396,13 +439,20 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
     ctes: [
       sql`duplicates as (
       select coalesce(sum(received), 0)::int as reports, count(*) filter (where received > 0)::int as defects
-      from (
+      from ${fromFacts
+        // the facts' copy of each defect's tally (kept equal to it by the triggers): no join
+        ? sql`(
+        select ${reportsReceivedBetween('m', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
+        from scope m
+        where m.in_release and m.reports > 0 and m.last_received_at >= ${windowStart} and m.first_received_at <= ${windowEnd}
+      )`
+        : sql`(
         select ${reportsReceivedBetween('t', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
         from scope m join defect_report_tallies t on t.defect_id = m.defect_id
         -- only tallies whose bounds reach into the window can count a report: a narrow window
         -- joins the scope to few rows (a defect without one adds no report and no defect)
         where m.in_release and t.project_id = ${projectId} and t.last_received_at >= ${windowStart} and t.first_received_at <= ${windowEnd}
-      ) per_defect
+      )`} per_defect
     )`,
     ],
     columns: [sql`(select row_to_json(duplicates) from duplicates) as duplicates`],
@@ -427,6 +477,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       .setIsolationLevel('repeatable read')
       .setAccessMode('read only')
       .execute(async (trx) => {
+        await prepare(trx);
         const mode = await currentStateApplies(trx, query);
         return mode ? currentSnapshot(trx, query, mode) : null;
       });

@@ -251,6 +251,73 @@ async function compareFiguresAt(projectId: string, releases: string[], asOf: Dat
   return compared;
 }
 
+/**
+ * Past instants of a project's history: the start of some intervals, a millisecond before and
+ * after, and an instant between two changes, so defects changed after each one (moved between
+ * releases, reopened, merged or unmerged later) are read from the history and the rest from the
+ * current facts.
+ */
+async function pastInstants(projectId: string): Promise<Date[]> {
+  const { rows } = await sql<{ at: Date }>`
+    select distinct valid_from as at from defect_states where project_id = ${projectId} and valid_to < 'infinity' order by at
+  `.execute(database.db);
+  const starts = rows.map((row) => row.at.getTime());
+  const picked = [0.1, 0.35, 0.6, 0.85].map((share) => starts[Math.floor(share * (starts.length - 1))]);
+  return [
+    ...picked.map((at) => new Date(at)),
+    new Date(picked[1] - 1),
+    new Date(picked[2] + 1),
+    new Date(Math.floor((picked[3] + starts[Math.min(starts.length - 1, starts.indexOf(picked[3]) + 1)]) / 2)),
+  ];
+}
+
+/** What the defects changed after `asOf` were at `asOf`: the cases the facts alone would get wrong. */
+async function changedAfter(projectId: string, asOf: Date) {
+  const { rows } = await sql<{ changed: number; merged: number; moved: number; reopened: number; resolvedLater: number }>`
+    select count(*)::int as changed,
+      count(*) filter (where s.merged <> f.merged)::int as merged,
+      count(*) filter (where s.found_in_release_id is distinct from f.release_id)::int as moved,
+      count(*) filter (where s.reopen_count <> f.reopen_count)::int as reopened,
+      count(*) filter (where s.is_done <> f.is_done)::int as "resolvedLater"
+    from defect_states s join defect_current_facts f on f.defect_id = s.defect_id
+    where s.project_id = ${projectId} and s.valid_from <= ${asOf} and s.valid_to > ${asOf} and s.valid_to < 'infinity'
+  `.execute(database.db);
+  return rows[0];
+}
+
+/** Both paths' answers at past instants, for windows that end by each. */
+async function comparePastFigures(projectId: string, releases: string[]) {
+  const { db } = database;
+  const seen = { changed: 0, merged: 0, moved: 0, reopened: 0, resolvedLater: 0 };
+  let compared = 0;
+  for (const asOf of await pastInstants(projectId)) {
+    const changed = await changedAfter(projectId, asOf);
+    for (const key of Object.keys(seen) as (keyof typeof seen)[]) seen[key] += changed[key];
+    for (const timeZone of ['UTC', 'Europe/Berlin']) {
+      for (const releaseId of [null, releases[0], releases[2]]) {
+        for (const component of [null, 'cart']) {
+          if (timeZone !== 'UTC' && (releaseId || component)) continue;
+          const release = releaseId ? await findRelease(db, projectId, releaseId) : null;
+          const day = 24 * hour;
+          const windows: [Date | null, Date | null][] = [
+            [null, null],
+            [new Date(asOf.getTime() - 9 * day - 123), null],
+            [new Date(base + 3 * day + 7 * hour), new Date(asOf.getTime() - 2 * day)],
+            [null, new Date(asOf.getTime() - 5 * day + 59_999)],
+          ];
+          for (const [from, to] of windows) {
+            if (from && to && from > to) continue;
+            const query: MetricsQuery = { projectId, asOf, from, to, timeZone, release, component };
+            expect(await computeMetrics(db, query)).toEqual(await computeMetrics(db, query, { currentState: false }));
+            compared += 1;
+          }
+        }
+      }
+    }
+  }
+  return { compared, seen };
+}
+
 /** The kept tables against a recount from the current intervals of defect_states. */
 async function compareTables(projectId: string) {
   const { db } = database;
@@ -342,6 +409,24 @@ describe('the current state kept by the database', () => {
       compared += await compareFigures(projectId, releases);
     }
     expect(compared).toBeGreaterThan(100);
+  }, 240_000);
+
+  it('gives the figures of the history intervals at past instants, reading only the defects changed since from the history', async () => {
+    const seen = { changed: 0, merged: 0, moved: 0, reopened: 0, resolvedLater: 0 };
+    let compared = 0;
+    for (const seed of [11, 12, 13, 14]) {
+      const { projectId, releases } = await randomHistory(seed);
+      const result = await comparePastFigures(projectId, releases);
+      compared += result.compared;
+      for (const key of Object.keys(seen) as (keyof typeof seen)[]) seen[key] += result.seen[key];
+    }
+    expect(compared).toBeGreaterThan(100);
+    // the histories hold defects that at those instants differed from now in each way that matters
+    expect(seen.changed).toBeGreaterThan(20);
+    expect(seen.merged).toBeGreaterThan(0);
+    expect(seen.moved).toBeGreaterThan(0);
+    expect(seen.reopened).toBeGreaterThan(0);
+    expect(seen.resolvedLater).toBeGreaterThan(0);
   }, 240_000);
 
   it('is not used for an instant before the newest change', async () => {
