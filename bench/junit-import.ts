@@ -10,6 +10,8 @@
  */
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { build } from 'esbuild';
+// @ts-expect-error: a plain .mjs script without type declarations
+import { cliBuildOptions } from '../scripts/cli-build-options.mjs';
 import { sql } from 'kysely';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,7 +70,6 @@ async function writeReport(): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
 }
 
-/** The child: opens the database as the CLI does, imports, prints its own figures as JSON. */
 /**
  * The peak resident memory of this process's own image: VmHWM. Not getrusage's maxRSS, which
  * Linux carries over from the forked parent through exec, so a child spawned by a parent holding
@@ -79,6 +80,7 @@ function ownPeakRssBytes(): number {
   return match ? Number(match[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
 }
 
+/** The child: opens the database as the CLI does, imports, prints its own figures as JSON. */
 async function importOnly(file: string, projectId: string): Promise<void> {
   const config = loadConfig(process.env);
   const database = await openDatabase(databaseTargetFromConfig(config), createLogger('error'));
@@ -158,11 +160,11 @@ try {
   await database.close();
   // BENCH_CPU_PROFILE=<folder> writes a V8 CPU profile of the import process there.
   const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROFILE)] : [];
-  // The import runs compiled, as bin/bugloop.js runs the CLI after `npm run build` (same esbuild
-  // options as scripts/build-cli.mjs), not through tsx, whose loader thread and transpiled sources
+  // The import runs compiled, as bin/bugloop.js runs the CLI after `npm run build` (the same
+  // esbuild options), not through tsx, whose loader thread and transpiled sources
   // would add about 70 MB to the figure.
   const compiledBench = path.join(folder, 'bench-compiled', 'junit-import.js');
-  await build({ entryPoints: [fileURLToPath(import.meta.url)], outfile: compiledBench, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' });
+  await build({ ...cliBuildOptions, entryPoints: [fileURLToPath(import.meta.url)], outfile: compiledBench });
   // Packages resolve from the repository's node_modules.
   symlinkSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../node_modules'), path.join(folder, 'node_modules'));
   const child = spawn(process.execPath, [...profile, compiledBench, '--import-only', reportFile, '--project', project.id], {

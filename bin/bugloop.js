@@ -3,13 +3,10 @@
 // under server/ and shared/; otherwise the TypeScript sources through tsx, so that an edit is
 // never run stale and a checkout without a build still works. BUGLOOP_FROM_SOURCE=1 forces the
 // sources. Compiled, a command starts faster and holds less memory (no TypeScript loader).
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isFresh } from '../scripts/source-freshness.mjs';
+import { compiledCliIsFresh } from '../scripts/source-freshness.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const compiledFolder = path.join(root, 'dist', 'cli');
-const runCompiled = process.env.BUGLOOP_FROM_SOURCE !== '1' && isFresh(root, path.join(compiledFolder, '.build-stamp'), ['server', 'shared', 'package-lock.json']);
+const runCompiled = process.env.BUGLOOP_FROM_SOURCE !== '1' && compiledCliIsFresh(fileURLToPath(new URL('..', import.meta.url)));
 
 let main;
 if (runCompiled) {

@@ -8,22 +8,19 @@ import { writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { cliBuildOptions } from './cli-build-options.mjs';
+import { compiledCli } from './source-freshness.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cliOutput = path.join(root, 'dist', 'cli');
+const cliOutput = path.join(root, compiledCli.folder);
 
 rmSync(cliOutput, { recursive: true, force: true });
 await build({
   entryPoints: [path.join(root, 'server', 'cli', 'main.ts')],
   outdir: cliOutput,
-  bundle: true,
+  ...cliBuildOptions,
   splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
   sourcemap: 'linked',
-  logLevel: 'warning',
 });
 // Written last: a build that failed halfway leaves no stamp, so the CLI keeps running the sources.
-writeFileSync(path.join(cliOutput, '.build-stamp'), new Date().toISOString());
+writeFileSync(path.join(root, compiledCli.stamp), new Date().toISOString());

@@ -5,7 +5,7 @@ import { execSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isFresh } from './source-freshness.mjs';
+import { compiledCliIsFresh, isFresh } from './source-freshness.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const clientStamp = path.join(root, 'dist', '.build-stamp');
@@ -17,6 +17,6 @@ if (clientBuilt && isFresh(root, clientStamp, ['widget', 'dashboard', 'shared', 
   writeFileSync(clientStamp, new Date().toISOString());
 }
 // bin/bugloop.js falls back to the TypeScript sources when this is stale, so it is only for speed.
-if (!isFresh(root, path.join(root, 'dist', 'cli', '.build-stamp'), ['server', 'shared', 'package-lock.json'])) {
+if (!compiledCliIsFresh(root)) {
   execSync('npm run build:cli', { cwd: root, stdio: 'inherit' });
 }

@@ -23,3 +23,15 @@ export function isFresh(root, stampFile, sources) {
   const built = statSync(stampFile).mtimeMs;
   return sources.every((source) => newestModification(path.join(root, source)) <= built);
 }
+
+/** The compiled CLI (scripts/build-cli.mjs writes it; bin/bugloop.js runs it while it is fresh). */
+export const compiledCli = {
+  folder: path.join('dist', 'cli'),
+  stamp: path.join('dist', 'cli', '.build-stamp'),
+  sources: ['server', 'shared', 'package-lock.json'],
+};
+
+/** True when dist/cli was built after the last change to the CLI's sources. */
+export function compiledCliIsFresh(root) {
+  return isFresh(root, path.join(root, compiledCli.stamp), compiledCli.sources);
+}
