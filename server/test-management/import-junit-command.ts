@@ -19,6 +19,8 @@ export interface ImportJunitOptions {
   commit?: string;
   /** Where progress goes (stderr); a bar when it is a terminal, a line per 10% otherwise. */
   progress?: NodeJS.WriteStream;
+  /** The database has no other session (PGlite); see TestRunInput. */
+  soleSession?: boolean;
 }
 
 /** Reports from this size on get a progress display. */
@@ -85,6 +87,7 @@ export async function importJunitFiles(db: Kysely<Database>, options: ImportJuni
         source: `cli: ${files.length === 1 ? files[0] : `${files.length} files`}`,
         pathRoots: [process.cwd()],
         actor: { kind: 'integration' },
+        soleSession: options.soleSession,
       },
       files.map((file) => ({ name: file, body: read(file) })),
     );
