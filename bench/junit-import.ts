@@ -89,7 +89,7 @@ async function importOnly(file: string, projectId: string): Promise<void> {
     const rssAfterOpenBytes = process.memoryUsage().rss;
     const started = performance.now();
     const cpuBefore = process.cpuUsage();
-    const { summary } = await importJunitFiles(database.db, { patterns: [file], projectId, release: '1.4.0', build: 'bench', commit: 'bench', soleSession: database.backend === 'pglite' });
+    const { summary } = await importJunitFiles(database.db, { patterns: [file], projectId, release: '1.4.0', build: 'bench', commit: 'bench', soleSession: database.soleSession });
     const seconds = (performance.now() - started) / 1000;
     // CPU time of this process (user + system) during the import: less sensitive to a busy machine than the wall clock.
     const cpu = process.cpuUsage(cpuBefore);

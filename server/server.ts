@@ -55,8 +55,9 @@ export async function startServer(config: Config, logger: Logger, options: { dat
   if (database.backend === 'pglite' && target.kind === 'pglite' && target.dataDirectory !== 'memory') {
     recordServerUrlInLock(target.dataDirectory, url);
   }
-  // Single-process embedded database: anything left 'running' was orphaned by the last process.
-  await jobs.start({ recoverAllRunning: database.backend === 'pglite' });
+  // A sole session (the embedded database, one process): anything left 'running' was orphaned by
+  // the last process.
+  await jobs.start({ recoverAllRunning: database.soleSession });
   // PGlite has no autovacuum: without this, dedup retrieval slows down with every report.
   const maintenance = new DatabaseMaintenance(database, logger);
   await maintenance.start();

@@ -198,7 +198,7 @@ const commands: Record<string, Command> = {
       }
       const projectId = required(values, 'project');
       await withDatabase(async (database) => {
-        const { files, summary } = await importJunitFiles(database.db, { ...run, projectId, soleSession: database.backend === 'pglite' });
+        const { files, summary } = await importJunitFiles(database.db, { ...run, projectId, soleSession: database.soleSession });
         console.log(formatSummary(files, release, summary));
       });
       return 0;

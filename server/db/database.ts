@@ -24,6 +24,11 @@ export interface DatabaseHandle {
   capabilities: DatabaseCapabilities;
   /** How many connections can be in use at once: the pool's size (PGlite: 1). */
   connections: number;
+  /**
+   * No other session can change rows while one of ours runs a transaction: PGlite is one session
+   * in one process. Bulk writers use it to skip per-row checks (test-run-import.ts).
+   */
+  soleSession: boolean;
   /** Resolves when `select 1` answers within `timeoutMs`; rejects otherwise. */
   ping(timeoutMs?: number): Promise<void>;
   /** The PGlite instance, for dumping a data directory (tests, backups); absent on PostgreSQL. */
@@ -110,6 +115,7 @@ async function openPglite(target: Extract<DatabaseTarget, { kind: 'pglite' }>, l
       backend: 'pglite',
       capabilities: { trigram: true, vector: true },
       connections: 1,
+      soleSession: true,
       pglite,
       ping: (timeoutMs) => ping(db, timeoutMs),
       async close() {
@@ -153,6 +159,7 @@ async function openPostgres(target: Extract<DatabaseTarget, { kind: 'postgres' }
     backend: 'postgres',
     capabilities,
     connections: target.poolSize ?? 10,
+    soleSession: false,
     ping: (timeoutMs) => ping(db, timeoutMs),
     close: () => db.destroy(),
   };

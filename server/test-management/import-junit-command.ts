@@ -19,7 +19,7 @@ export interface ImportJunitOptions {
   commit?: string;
   /** Where progress goes (stderr); a bar when it is a terminal, a line per 10% otherwise. */
   progress?: NodeJS.WriteStream;
-  /** The database has no other session (PGlite); see TestRunInput. */
+  /** The database has no other session (`DatabaseHandle.soleSession`); see TestRunInput. */
   soleSession?: boolean;
 }
 

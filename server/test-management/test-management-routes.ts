@@ -106,7 +106,7 @@ async function* junitBody(ctx: Context): AsyncGenerator<Buffer> {
 async function importFromRequest(ctx: Context, dependencies: AppDependencies, projectId: string): Promise<void> {
   let summary;
   try {
-    summary = await importTestRun(dependencies.database.db, { projectId, ...runMetadata(ctx), actor: actorOf(ctx), soleSession: dependencies.database.backend === 'pglite' }, [junitBody(ctx)]);
+    summary = await importTestRun(dependencies.database.db, { projectId, ...runMetadata(ctx), actor: actorOf(ctx), soleSession: dependencies.database.soleSession }, [junitBody(ctx)]);
   } catch (error) {
     // Refused before the end of the body (hostile or broken XML): do not read the rest of a
     // possibly huge upload, and do not let the client reuse a connection with bytes still in it.

@@ -22,8 +22,8 @@ export interface TestRunInput {
   pathRoots?: string[];
   actor?: Actor;
   /**
-   * No other session can change rows while the import's transaction runs (PGlite: one session
-   * in one process). The bulk inserts then skip PostgreSQL's per-row foreign-key checks and one
+   * No other session can change rows while the import's transaction runs
+   * (`DatabaseHandle.soleSession`: PGlite). The bulk inserts then skip PostgreSQL's per-row foreign-key checks and one
    * set-based check at the end of the run stands in for them; see `withoutRowTriggers`.
    */
   soleSession?: boolean;
@@ -265,7 +265,7 @@ class RunImport {
   /**
    * Runs one bulk insert of the import without row triggers when the database has no other
    * session (`input.soleSession`). The only triggers on test_cases and test_results are
-   * PostgreSQL's foreign-key checks, one query per row per reference. On PGlite, replaying the
+   * PostgreSQL's foreign-key checks (test/db/test-run-import.test.ts fails when another appears), one query per row per reference. On PGlite, replaying the
    * import's two inserts for 100,000 cases took 7.5-8.2 s with them and 4.9-5.2 s without; in
    * `npm run bench:junit` (three interleaved pairs, 2026-12-02) the import's CPU time was
    * 12.4-16.5 s with this and 14.5-17.1 s without, about 1.3 s less on average. With no
