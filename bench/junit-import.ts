@@ -6,12 +6,15 @@
  * memory. The database is prepared (created, migrated, a project added) in this process; the
  * import runs in a fresh child process, as the CLI would, so the memory figure is the import's.
  * Targets: at most 10 s and 300 MB. Options: --cases N, --failure-rate 0.01; BENCH_CPU_PROFILE=<folder>
- * (environment) writes a V8 CPU profile of the import process.
+ * (environment) writes a V8 CPU profile of the import process; BENCH_NODE_FLAGS="..." replaces the
+ * Node flags the import process gets (those of `bugloop import-junit`, scripts/cli-node-flags.mjs).
  */
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { build } from 'esbuild';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { cliBuildOptions } from '../scripts/cli-build-options.mjs';
+// @ts-expect-error: a plain .mjs script without type declarations
+import { commandNodeFlags } from '../scripts/cli-node-flags.mjs';
 import { sql } from 'kysely';
 import os from 'node:os';
 import path from 'node:path';
@@ -167,7 +170,9 @@ try {
   await build({ ...cliBuildOptions, entryPoints: [fileURLToPath(import.meta.url)], outfile: compiledBench });
   // Packages resolve from the repository's node_modules.
   symlinkSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../node_modules'), path.join(folder, 'node_modules'));
-  const child = spawn(process.execPath, [...profile, compiledBench, '--import-only', reportFile, '--project', project.id], {
+  // The import process gets the Node flags bin/bugloop.js gives `import-junit` (BENCH_NODE_FLAGS replaces them, to compare).
+  const nodeFlags: string[] = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean) : commandNodeFlags['import-junit'];
+  const child = spawn(process.execPath, [...nodeFlags, ...profile, compiledBench, '--import-only', reportFile, '--project', project.id], {
     env: { ...process.env, ...env, LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -177,6 +182,7 @@ try {
   if (code !== 0) throw new Error(`the import process exited with ${code}: ${output}`);
   const result = JSON.parse(output.trim().split('\n').at(-1)!) as { seconds: number; cpuSeconds: number; serverCpuSeconds: number | null; maxRssBytes: number; rssAfterOpenBytes: number; summary: Record<string, number> };
   const { summary } = result;
+  console.log(`import process flags: ${nodeFlags.join(' ') || '(none)'}`);
   console.log(`database: ${label}; machine load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
   console.log(`imported: ${summary.cases} cases (${summary.passed} passed, ${summary.failed + summary.errors} failed, ${summary.skipped} skipped), ${summary.newCases} new cases, ${summary.newDefects} new defects`);
   console.log(`seconds: ${result.seconds.toFixed(2)} (target <= 10); CPU time of the import process (user + sys): ${result.cpuSeconds.toFixed(2)} s${result.serverCpuSeconds === null ? (label.startsWith('PGlite') ? ', the embedded database included' : '') : `, plus ${result.serverCpuSeconds.toFixed(2)} s in the PostgreSQL backends`}`);
