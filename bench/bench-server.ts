@@ -17,6 +17,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import Koa from 'koa';
 import pg from 'pg';
 import getRawBody from 'raw-body';
@@ -41,7 +42,22 @@ export interface BenchServerStats {
   queries: number;
   /** Per statement (its first words): how many were sent and the wall ms until each answered. */
   statements: Record<string, { count: number; ms: number }>;
+  /**
+   * Since the previous stats request: the event loop's delay (p99 and max, ms; a request that
+   * arrives while the loop is busy waits that long) and the longest garbage-collection pause.
+   */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  longestGcMs: number;
 }
+
+// Where a slow request's time went when it was not the database: the loop busy, or a collection.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+let longestGcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) longestGcMs = Math.max(longestGcMs, entry.duration);
+}).observe({ entryTypes: ['gc'] });
 
 // Every statement goes through pg.Client#query (Kysely's dialect and the pool both use it).
 let queries = 0;
@@ -115,7 +131,10 @@ process.on('message', async (message: BenchServerRequest) => {
   if (message.type === 'stats') {
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
-    send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, cpuMicros: cpu.user + cpu.system, queries, statements: structuredClone(statements) } satisfies BenchServerStats);
+    const delay = { loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, longestGcMs };
+    loopDelay.reset();
+    longestGcMs = 0;
+    send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, cpuMicros: cpu.user + cpu.system, queries, statements: structuredClone(statements), ...delay } satisfies BenchServerStats);
   } else if (message.type === 'jobs') {
     await setJobs(message.run);
     send({ type: 'jobs' });
