@@ -13,6 +13,10 @@ import { compiledCliIsFresh } from '../scripts/source-freshness.mjs';
 const relaunch = relaunchArguments(process.argv.slice(1), process.execArgv);
 if (relaunch) {
   const child = spawn(process.execPath, relaunch, { stdio: 'inherit' });
+  child.on('error', (error) => {
+    console.error(`Could not start ${process.execPath}: ${error.message}`);
+    process.exitCode = 1;
+  });
   // Stopping this process stops the command; its own exit (code or signal) becomes this one's.
   const forward = (signal) => child.kill(signal);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);

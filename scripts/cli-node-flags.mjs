@@ -22,7 +22,11 @@ export const commandNodeFlags = Object.freeze({
  */
 export function relaunchArguments(argv, execArgv) {
   const wanted = commandNodeFlags[argv[1]] ?? [];
-  const missing = wanted.filter((flag) => !execArgv.includes(flag));
+  // A flag the user gave Node already, with any value, is theirs to choose: V8 would let the last
+  // one win, so ours is left out rather than appended after it.
+  const nameOf = (flag) => flag.split('=')[0].replace(/_/g, '-');
+  const given = new Set(execArgv.map(nameOf));
+  const missing = wanted.filter((flag) => !given.has(nameOf(flag)));
   if (missing.length === 0) return null;
   return [...execArgv, ...missing, ...argv];
 }

@@ -14,6 +14,9 @@ describe('Node flags per CLI command (bin/bugloop.js relaunches with them)', () 
 
   it('does not relaunch a process that already has the flags, nor commands that want none', () => {
     expect(relaunchArguments([script, 'import-junit', 'x.xml'], ['--max-semi-space-size=2'])).toBeNull();
+    // The user's own value for the flag wins (V8 would take the last one given).
+    expect(relaunchArguments([script, 'import-junit', 'x.xml'], ['--max-semi-space-size=8'])).toBeNull();
+    expect(relaunchArguments([script, 'import-junit', 'x.xml'], ['--max_semi_space_size=8'])).toBeNull();
     expect(relaunchArguments([script, 'serve'], [])).toBeNull();
     expect(relaunchArguments([script], [])).toBeNull();
     // A flag of the same name in an argument (not in execArgv) is not Node's: still relaunched.
