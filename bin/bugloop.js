@@ -18,11 +18,12 @@ if (relaunch) {
     process.exitCode = 1;
   });
   // Stopping this process stops the command; its own exit (code or signal) becomes this one's.
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const forward = (signal) => child.kill(signal);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);
+  for (const signal of forwarded) process.on(signal, forward);
   child.on('exit', (code, signal) => {
     if (signal) {
-      for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.off(name, forward);
+      for (const name of forwarded) process.off(name, forward);
       process.kill(process.pid, signal);
     } else {
       process.exitCode = code ?? 1;

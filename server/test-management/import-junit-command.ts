@@ -1,6 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
 import { createGzip } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import { glob } from 'tinyglobby';
@@ -67,13 +66,6 @@ async function openReports(options: Pick<ImportJunitOptions, 'patterns' | 'progr
  */
 export async function importJunitFiles(db: Kysely<Database>, options: ImportJunitOptions): Promise<{ files: string[]; summary: TestRunSummary }> {
   if (!(await findProjectById(db, options.projectId))) throw new AppError('not_found', `No project with id ${options.projectId}`);
-  // This runs in a short-lived CLI process on a CI runner, where memory is what is short. V8 lets
-  // the old generation grow to up to four times what survived the last full collection before it
-  // collects again; an import's garbage (parsed batches promoted while their writes are awaited)
-  // then piles up to ~100 MB over 27 MB live. Growing by half at most costs about 1 s more CPU
-  // of 8-9 s and lowers the peak on PGlite from 383 to 313-318 MB (`npm run bench:junit`,
-  // 100,000 cases). The flag is read at each collection, so setting it now takes effect.
-  setFlagsFromString('--heap-growing-percent=50');
   const { files, progress, read } = await openReports(options);
   try {
     const summary = await importTestRun(

@@ -48,6 +48,7 @@ describe('bin/bugloop.js relaunching a command with its Node flags', { timeout: 
     expect(child).toBeGreaterThan(0);
     const childArguments = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
     expect(childArguments).toContain('--max-semi-space-size=2');
+    expect(childArguments).toContain('--heap-growing-percent=50');
     expect(childArguments).toContain('import-junit');
 
     cli.kill('SIGTERM');
