@@ -247,8 +247,10 @@ if (values['profile-only']) {
 // state of a server that has been taking reports, not the first second after a bulk seed (cold
 // buffers, statements not yet prepared on the workers' connections).
 const warmUp = await load(server.url, false, { overallRate: fixedRate, seconds: warmUpSeconds });
-while ((await queueLength()) > 0) await new Promise((resolve) => setTimeout(resolve, 250));
-console.log(`warm-up: ${warmUpSeconds} s at ${fixedRate} reports/s, p50 ${warmUp.p50} ms, p99 ${warmUp.p99} ms (not counted)`);
+// Its reports processed before the measured run starts, waiting as long as a run's drain at most.
+const warmUpEnded = Date.now();
+while ((await queueLength()) > 0 && Date.now() - warmUpEnded < drainWaitMs) await new Promise((resolve) => setTimeout(resolve, 250));
+console.log(`warm-up: ${warmUpSeconds} s at ${fixedRate} reports/s, p50 ${warmUp.p50} ms, p99 ${warmUp.p99} ms (not counted); queue ${await queueLength()} after ${((Date.now() - warmUpEnded) / 1000).toFixed(1)} s`);
 const before = await server.stats();
 const fixedStarted = new Date();
 const { result: fixed, ...trace } = await sampleQueue(withCpu(server, database.name, () => load(server.url, false, { overallRate: fixedRate })));
