@@ -51,57 +51,6 @@ export function compareTestPriority(a: string | null, b: string | null): number 
   return rank(a) - rank(b) || (a ?? '').localeCompare(b ?? '');
 }
 
-/** The columns a release is ordered by. */
-export interface ReleaseOrderFields {
-  version: string;
-  semverMajor: number | null;
-  semverMinor: number | null;
-  semverPatch: number | null;
-  semverPrerelease: string | null;
-  firstSeenAt: Date;
-}
-
-/**
- * Release order: semantic versions by major, minor, patch, a prerelease before its release
- * (1.0.0-rc.1 < 1.0.0, prereleases compared by semver's identifier rules); versions that are not
- * semver after all semver ones; ties and non-semver by first_seen_at, then by version text.
- */
-export function compareReleases(a: ReleaseOrderFields, b: ReleaseOrderFields): number {
-  const aSemver = a.semverMajor !== null;
-  const bSemver = b.semverMajor !== null;
-  if (aSemver !== bSemver) return aSemver ? -1 : 1;
-  if (aSemver && bSemver) {
-    const parts = (a.semverMajor! - b.semverMajor!) || ((a.semverMinor ?? 0) - (b.semverMinor ?? 0)) || ((a.semverPatch ?? 0) - (b.semverPatch ?? 0));
-    if (parts) return parts;
-    const pre = comparePrerelease(a.semverPrerelease, b.semverPrerelease);
-    if (pre) return pre;
-  }
-  return a.firstSeenAt.getTime() - b.firstSeenAt.getTime() || a.version.localeCompare(b.version);
-}
-
-/** semver §11: no prerelease ranks higher; identifiers compared numerically when both are numbers. */
-function comparePrerelease(a: string | null, b: string | null): number {
-  if (a === b) return 0;
-  if (!a) return 1;
-  if (!b) return -1;
-  const left = a.split('.');
-  const right = b.split('.');
-  for (let index = 0; index < Math.max(left.length, right.length); index += 1) {
-    const x = left[index];
-    const y = right[index];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    const xNumber = /^\d+$/.test(x);
-    const yNumber = /^\d+$/.test(y);
-    if (xNumber && yNumber) {
-      const difference = Number(x) - Number(y);
-      if (difference) return difference;
-    } else if (xNumber !== yNumber) return xNumber ? -1 : 1;
-    else if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}
-
 /** Age buckets of open defects, in days: [min, max). */
 export const ageBuckets = [
   { label: 'under 1 day', minDays: 0, maxDays: 1 },

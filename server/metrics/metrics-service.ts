@@ -3,6 +3,7 @@ import type { Database } from '../db/schema';
 import type { SharedSnapshotReader } from '../db/shared-snapshot';
 import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
+import { type OrderableRelease, orderReleases } from '../releases/release-order';
 import { coveringLinks } from '../test-management/coverage-definition';
 import { currentSnapshot, currentStateApplies } from './current-metrics';
 import { endOfMinute } from './metrics-cache';
@@ -10,11 +11,9 @@ import { reportsReceivedBetween } from './report-tallies';
 import {
   type ComponentDensity,
   type Ratio,
-  type ReleaseOrderFields,
   type RepairTime,
   ageBucketThresholds,
   ageBuckets,
-  compareReleases,
   complement,
   componentDensity,
   componentSizesFromSettings,
@@ -88,14 +87,14 @@ export function parseInstant(text: string, timeZone: string, edge: 'start' | 'en
   throw new AppError('invalid_request', `${field} must be a day (2026-11-22) or a date-time with a zone (2026-11-22T10:00:00Z)`, { field });
 }
 
-/** The project's releases in release order (semver, then first seen). */
-export async function orderedReleases(db: Kysely<Database> | Transaction<Database>, projectId: string): Promise<(ReleaseSummary & ReleaseOrderFields)[]> {
+/** The project's releases in release order, the one the test pages use (server/releases/release-order.ts). */
+export async function orderedReleases(db: Kysely<Database> | Transaction<Database>, projectId: string): Promise<(ReleaseSummary & OrderableRelease)[]> {
   const rows = await db
     .selectFrom('releases')
     .select(['id', 'version', 'releasedAt', 'semverMajor', 'semverMinor', 'semverPatch', 'semverPrerelease', 'firstSeenAt'])
     .where('projectId', '=', projectId)
     .execute();
-  return rows.sort(compareReleases);
+  return orderReleases(rows);
 }
 
 /** Finds a release by id or by version string; null when the project has none such. */

@@ -14,6 +14,7 @@ import { readBody } from '../http/json-body';
 import { createUser, findUserByEmail, setProjectRole } from '../users/user-service';
 import { auditActorOf, recordAudit } from '../audit/audit-log';
 import { isUuid, normalizeOrigin } from './project-service';
+import { orderReleases } from '../releases/release-order';
 import type { Kysely } from 'kysely';
 
 const roleSchema = z.enum(['admin', 'triager', 'viewer']);
@@ -281,19 +282,20 @@ export function projectRoutes(dependencies: AppDependencies): Router {
     ctx.status = 204;
   });
 
-  // Releases, for the inbox's release filter and the triage fields.
+  // Releases, for the inbox's release filter and the triage fields: newest first, in the one
+  // release order (server/releases/release-order.ts), so pre-releases and nightlies sit where the
+  // test pages and the metrics put them.
   router.get('/:projectId/releases', async (ctx) => {
     await authorizeProject(ctx, db, ctx.params.projectId, read);
-    const releases = await db
+    const rows = await db
       .selectFrom('releases')
-      .select(['id', 'version', 'releasedAt', 'firstSeenAt'])
+      .select(['id', 'version', 'releasedAt', 'firstSeenAt', 'semverMajor', 'semverMinor', 'semverPatch', 'semverPrerelease'])
       .where('projectId', '=', ctx.params.projectId)
-      .orderBy('semverMajor', (order) => order.desc().nullsLast())
-      .orderBy('semverMinor', (order) => order.desc().nullsLast())
-      .orderBy('semverPatch', (order) => order.desc().nullsLast())
-      .orderBy('firstSeenAt', 'desc')
-      .limit(500)
       .execute();
+    const releases = orderReleases(rows)
+      .reverse()
+      .slice(0, 500)
+      .map(({ id, version, releasedAt, firstSeenAt }) => ({ id, version, releasedAt, firstSeenAt }));
     ctx.body = { releases };
   });
 

@@ -94,8 +94,3 @@ export async function releaseRanks(db: Executor, projectId: string): Promise<{ o
   const ordered = orderReleases(rows);
   return { ordered, rank: new Map(ordered.map((release, index) => [release.id, index])) };
 }
-
-/** The release row for a version string of a project, or undefined. */
-export async function findRelease(db: Executor, projectId: string, version: string) {
-  return db.selectFrom('releases').selectAll().where('projectId', '=', projectId).where('version', '=', version.trim()).executeTakeFirst();
-}

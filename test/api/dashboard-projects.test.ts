@@ -213,11 +213,18 @@ describe('saved views', () => {
 });
 
 describe('GET /api/v1/projects/:projectId/releases', () => {
-  it('lists releases newest version first', async () => {
-    for (const version of ['1.2.0', '1.10.0', '1.9.3']) {
-      await app.database.db.insertInto('releases').values({ projectId, version, semverMajor: 1, semverMinor: Number(version.split('.')[1]), semverPatch: Number(version.split('.')[2]) }).execute();
-    }
+  it('lists releases newest first in release order: a pre-release below its release, a nightly after the version before it', async () => {
+    const release = (version: string, semver: [number, number, number, string | null] | null, firstSeenAt: string) =>
+      app.database.db
+        .insertInto('releases')
+        .values({ projectId, version, semverMajor: semver?.[0] ?? null, semverMinor: semver?.[1] ?? null, semverPatch: semver?.[2] ?? null, semverPrerelease: semver?.[3] ?? null, firstSeenAt: new Date(firstSeenAt) })
+        .execute();
+    await release('1.2.0', [1, 2, 0, null], '2026-10-01T00:00:00Z');
+    await release('1.10.0', [1, 10, 0, null], '2026-11-20T00:00:00Z');
+    await release('1.10.0-rc.1', [1, 10, 0, 'rc.1'], '2026-11-10T00:00:00Z');
+    await release('nightly-1105', null, '2026-11-05T00:00:00Z');
+    await release('1.9.3', [1, 9, 3, null], '2026-11-01T00:00:00Z');
     const body = await (await call('GET', `/${projectId}/releases`, as.viewer)).json();
-    expect(body.releases.map((release: { version: string }) => release.version)).toEqual(['1.10.0', '1.9.3', '1.2.0']);
+    expect(body.releases.map((entry: { version: string }) => entry.version)).toEqual(['1.10.0', '1.10.0-rc.1', 'nightly-1105', '1.9.3', '1.2.0']);
   });
 });

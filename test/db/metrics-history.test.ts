@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../server/db/database';
 import { SharedSnapshotReader } from '../../server/db/shared-snapshot';
+import { createDefect } from '../../server/defects/defect-service';
 import { createProject } from '../../server/projects/project-service';
 import { type MetricsQueryInput, computeMetrics, resolveMetricsQuery } from '../../server/metrics/metrics-service';
 import { computeReadiness } from '../../server/metrics/readiness-service';
@@ -31,6 +32,36 @@ describe('defect leakage and detection percentage', () => {
       { version: '1.10.0', value: 0.75, numerator: 3, denominator: 4 },
       { version: '1.11.0', value: 0, numerator: 0, denominator: 2 },
     ]);
+  });
+
+  it('orders releases as the test pages do: a version that is not semver after the highest one seen before it', async () => {
+    // The release order of server/releases/release-order.ts, so leakage by release, the readiness
+    // page's previous release and the test pages agree: "1.0.0, nightly, 1.1.0" as it happened.
+    const project = await createProject(database.db, { name: 'Nightlies', keyPrefix: 'NIGHT' });
+    const release = async (version: string, semver: [number, number, number] | null, firstSeenAt: string) =>
+      (
+        await database.db
+          .insertInto('releases')
+          .values({ projectId: project.id, version, semverMajor: semver?.[0] ?? null, semverMinor: semver?.[1] ?? null, semverPatch: semver?.[2] ?? null, firstSeenAt: new Date(firstSeenAt) })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+      ).id;
+    const later = await release('1.1.0', [1, 1, 0], '2026-11-10T00:00:00Z');
+    const nightly = await release('nightly-1105', null, '2026-11-05T00:00:00Z');
+    const first = await release('1.0.0', [1, 0, 0], '2026-11-01T00:00:00Z');
+    for (const [foundInReleaseId, origin] of [[first, 'qa'], [nightly, 'field'], [later, 'field'], [later, 'qa']] as const) {
+      await database.db.transaction().execute((trx) =>
+        createDefect(trx, { projectId: project.id, title: 'Checkout fails', origin, foundInReleaseId, firstSeenAt: new Date('2026-11-12T00:00:00Z') }),
+      );
+    }
+    const result = await metrics({ asOf: seededAsOf }, project.id);
+    expect(result.leakageByRelease.map(({ version, numerator, denominator }) => [version, numerator, denominator])).toEqual([
+      ['1.0.0', 0, 1],
+      ['nightly-1105', 1, 1],
+      ['1.1.0', 1, 2],
+    ]);
+    const readiness = await computeReadiness(database.db, project.id, '1.1.0', new Date(seededAsOf));
+    expect(readiness.previousRelease?.version).toBe('nightly-1105');
   });
 
   it('computes overall leakage and DDP over all counted defects when no release is chosen', async () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  compareReleases,
   compareTestPriority,
   complement,
   componentDensity,
@@ -42,32 +41,6 @@ describe('median and repair time', () => {
   it('reports the mean as total hours over count', () => {
     expect(repairTime(72, 3, 20)).toEqual({ medianHours: 20, meanHours: 24, numerator: 72, denominator: 3 });
     expect(repairTime(0, 0, null)).toEqual({ medianHours: null, meanHours: null, numerator: 0, denominator: 0 });
-  });
-});
-
-describe('release order', () => {
-  const release = (version: string, semver: [number, number, number, string | null] | null, firstSeen = '2026-01-01') => ({
-    version,
-    semverMajor: semver?.[0] ?? null,
-    semverMinor: semver?.[1] ?? null,
-    semverPatch: semver?.[2] ?? null,
-    semverPrerelease: semver?.[3] ?? null,
-    firstSeenAt: new Date(firstSeen),
-  });
-
-  it('orders by semver numbers, not text', () => {
-    const sorted = [release('1.10.0', [1, 10, 0, null]), release('1.9.0', [1, 9, 0, null]), release('2.0.0', [2, 0, 0, null])].sort(compareReleases);
-    expect(sorted.map((entry) => entry.version)).toEqual(['1.9.0', '1.10.0', '2.0.0']);
-  });
-
-  it('puts prereleases before their release, numerically by identifier', () => {
-    const sorted = [release('1.0.0', [1, 0, 0, null]), release('1.0.0-rc.10', [1, 0, 0, 'rc.10']), release('1.0.0-rc.2', [1, 0, 0, 'rc.2'])].sort(compareReleases);
-    expect(sorted.map((entry) => entry.version)).toEqual(['1.0.0-rc.2', '1.0.0-rc.10', '1.0.0']);
-  });
-
-  it('puts versions that are not semver after semver ones, by first seen', () => {
-    const sorted = [release('nightly-b', null, '2026-02-01'), release('nightly-a', null, '2026-03-01'), release('0.1.0', [0, 1, 0, null], '2026-04-01')].sort(compareReleases);
-    expect(sorted.map((entry) => entry.version)).toEqual(['0.1.0', 'nightly-b', 'nightly-a']);
   });
 });
 
