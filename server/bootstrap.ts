@@ -10,6 +10,9 @@ export interface FirstRunResult {
   demoProject: { id: string; name: string; publicKey: string; created: boolean };
 }
 
+/** The component the demo project's rule gives the demo page's reports. */
+export const demoComponent = 'Storefront';
+
 /**
  * On the first start: an admin user and a demo project. On later starts: nothing is created,
  * and the password is not shown again (it is stored only as a hash).
@@ -46,6 +49,9 @@ export async function ensureFirstRunSetup(db: Kysely<Database>, config: Config):
     const origins = new Set([new URL(config.publicUrl).origin, `http://localhost:${config.port}`, `http://127.0.0.1:${config.port}`]);
     const project = await createProject(trx, { name: 'Demo shop', keyPrefix: 'DEMO', allowedOrigins: [...origins], settings: { demo: true } });
     await setProjectRole(trx, project.id, adminId, 'admin');
+    // The demo page's reports get a component from a rule, as a real project's would once its
+    // routes are mapped (Settings → Components), so the first defect shows enrichment at work.
+    await trx.insertInto('componentRules').values({ projectId: project.id, position: 0, pattern: '/demo/**', patternKind: 'glob', component: demoComponent }).execute();
     return { admin, demoProject: { id: project.id, name: project.name, publicKey: project.publicKey, created: true } };
   });
 }

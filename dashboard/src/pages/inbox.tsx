@@ -250,7 +250,7 @@ export function InboxPage(props: { projectId: string; search: URLSearchParams })
           ref={searchInput}
           type="search"
           class="search"
-          placeholder="Search title and description, or a key like WEB-42   ( / )"
+          placeholder="Search text, or a key like WEB-42   ( / )"
           aria-label="Search defects"
           value={searchText}
           onInput={(event) => setSearchText(event.currentTarget.value)}
