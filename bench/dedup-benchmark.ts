@@ -154,6 +154,7 @@ async function main(): Promise<void> {
     if (values.dump) writeFileSync(values.dump, '');
     const groupOf = new Map<string, string>(); // record id → group (master id)
     const recordOfDefect = new Map<string, string>(); // defect id → record id
+    const createdOf = new Map<string, number>(); // record id → creation time (ms)
     const timings: number[] = [];
     // CPU time of this process (PGlite runs in it): the wall time on a shared machine also
     // counts waiting for other processes' turn on the cores.
@@ -166,6 +167,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     for (const [index, record] of records.entries()) {
       groupOf.set(record.id, record.dup_of ?? record.id);
+      createdOf.set(record.id, Date.parse(record.created));
       let engineMs = 0;
       let engineCpuMs = 0;
       const assignment = await db.transaction().execute(async (trx) => {
@@ -216,9 +218,13 @@ async function main(): Promise<void> {
 
       const group = groupOf.get(record.id)!;
       const isRelevant = (defectId: string) => groupOf.get(recordOfDefect.get(defectId) ?? '') === group;
+      // The README's candidates are the reports created strictly earlier: one replayed before
+      // this one but created at the same instant (a bulk-filed clone) is not ranked.
+      const created = createdOf.get(record.id)!;
+      const ranked = assignment.candidates.filter((candidate) => (createdOf.get(recordOfDefect.get(candidate.defectId) ?? '') ?? created) < created);
       if (record.dup_of) {
         queries += 1;
-        const rank = assignment.candidates.findIndex((candidate) => isRelevant(candidate.defectId)) + 1;
+        const rank = ranked.findIndex((candidate) => isRelevant(candidate.defectId)) + 1;
         if (rank >= 1) {
           if (rank <= 1) hits1 += 1;
           if (rank <= 5) hits5 += 1;
@@ -231,7 +237,7 @@ async function main(): Promise<void> {
         }
       }
       if (values.dump) {
-        const top = assignment.candidates.slice(0, 3).map((candidate) => ({ score: candidate.score, ...candidate.signals, relevant: isRelevant(candidate.defectId) }));
+        const top = ranked.slice(0, 3).map((candidate) => ({ score: candidate.score, ...candidate.signals, relevant: isRelevant(candidate.defectId) }));
         appendFileSync(values.dump, `${JSON.stringify({ id: record.id, query: Boolean(record.dup_of), top })}\n`);
       }
       if (assignment.autoMergeCandidate) {

@@ -16,13 +16,23 @@ export interface BenchmarkRecord {
 /** Reads a benchmark file, checks each line's shape and sorts by creation time (stable). */
 export function readBenchmarkFile(file: string, limit?: number): BenchmarkRecord[] {
   const records: BenchmarkRecord[] = [];
-  const lines = readFileSync(file, 'utf8').split('\n');
+  const lineOfId = new Map<string, number>();
+  // a byte-order mark and CRLF line ends, as an editor on another system may leave them
+  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
   for (const [index, line] of lines.entries()) {
     if (!line.trim()) continue;
-    const value = JSON.parse(line) as Partial<BenchmarkRecord>;
-    if (typeof value.id !== 'string' || typeof value.created !== 'string' || Number.isNaN(Date.parse(value.created))) {
+    let value: Partial<BenchmarkRecord>;
+    try {
+      value = JSON.parse(line) as Partial<BenchmarkRecord>;
+    } catch (error) {
+      throw new Error(`${file}:${index + 1}: not a JSON object (${(error as Error).message})`);
+    }
+    if (typeof value !== 'object' || value === null || typeof value.id !== 'string' || typeof value.created !== 'string' || Number.isNaN(Date.parse(value.created))) {
       throw new Error(`${file}:${index + 1}: expected an object with string id and ISO created`);
     }
+    // ids name the groups (`dup_of`): a second record with the same id would merge two groups
+    if (lineOfId.has(value.id)) throw new Error(`${file}:${index + 1}: id ${value.id} is already used on line ${lineOfId.get(value.id)}`);
+    lineOfId.set(value.id, index + 1);
     records.push({
       id: value.id,
       title: value.title ?? '',
