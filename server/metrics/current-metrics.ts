@@ -1,4 +1,4 @@
-import { type RawBuilder, type Transaction, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Transaction, sql } from 'kysely';
 import type { Database } from '../db/schema';
 import { coveringLinks } from '../test-management/coverage-definition';
 import { ageBucketThresholds, repairedStatuses } from './metric-math';
@@ -20,8 +20,9 @@ export interface CurrentSnapshot {
   /** Open counted defects by age bucket (index into `ageBuckets`). */
   ageCounts: number[];
   mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[];
-  escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
-  escapedByComponent: { component: string | null; escaped: number; uncovered: number }[];
+  /** Escaped defects with a covering link, and the ineffective ones (the escaped ones are the summary's). */
+  escaped: { covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+  coveredByComponent: { component: string | null; covered: number }[];
   throughput: { week: string; start: string; created: number; resolved: number }[];
   duplicates: { reports: number; defects: number };
   /** Resolved in the window, reopened, reopens (when not the summary's, which count every resolution). */
@@ -243,22 +244,13 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     mttr = windowed;
   }
 
-  // escaped defects per component from the counts; those without coverage are the rest
-  const escapedPerComponent = new Map<string | null, number>();
-  for (const entry of summaryRows) {
-    if (entry.inRelease && entry.origin === 'field') escapedPerComponent.set(entry.component, (escapedPerComponent.get(entry.component) ?? 0) + entry.defects);
-  }
-  const coveredPerComponent = new Map((row.coveredByComponent ?? []).map((entry) => [entry.component, entry.covered]));
-  const escapedByComponent = [...escapedPerComponent.entries()].map(([name, escaped]) => ({ component: name, escaped, uncovered: escaped - (coveredPerComponent.get(name) ?? 0) }));
-  const escapedTotal = [...escapedPerComponent.values()].reduce((total, count) => total + count, 0);
-
   return {
     // open rows carry bucket 0 only so they count as open; the buckets come from `ageCounts`
     summary: summaryRows.map((entry) => ({ ...entry, ageBucket: entry.isDone ? null : 0 })),
     ageCounts,
     mttr,
-    escaped: { escaped: escapedTotal, covered: Number(row.escaped.covered), ineffective: Number(row.escaped.ineffective), defects: row.escaped.defects },
-    escapedByComponent: await orderComponents(trx, escapedByComponent),
+    escaped: { covered: Number(row.escaped.covered), ineffective: Number(row.escaped.ineffective), defects: row.escaped.defects },
+    coveredByComponent: row.coveredByComponent ?? [],
     throughput: row.throughput ?? [],
     duplicates: row.duplicates,
     flow: row.flow,
@@ -356,12 +348,12 @@ async function repairMedians(trx: Transaction<Database>, query: MetricsQuery, gr
   return medians;
 }
 
-/** Components ordered as the general path orders them: escaped descending, then name (database collation, no component last). */
-async function orderComponents<Row extends { component: string | null; escaped: number }>(trx: Transaction<Database>, entries: Row[]): Promise<Row[]> {
+/** Components by escaped defects descending, then by name in the database's collation (no component last). */
+export async function orderComponents<Row extends { component: string | null; escaped: number }>(db: Kysely<Database> | Transaction<Database>, entries: Row[]): Promise<Row[]> {
   if (entries.length <= 1) return entries;
   const { rows } = await sql<{ position: number }>`
     select position::int from (values ${sql.join(entries.map((entry, index) => sql`(${index}, ${entry.component}::text, ${entry.escaped}::int)`))}) v(position, component, escaped)
     order by escaped desc, component
-  `.execute(trx);
+  `.execute(db);
   return rows.map((entry) => entries[entry.position]);
 }

@@ -5,7 +5,7 @@ import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
 import { type OrderableRelease, orderReleases } from '../releases/release-order';
 import { coveringLinks } from '../test-management/coverage-definition';
-import { currentSnapshot, currentStateApplies } from './current-metrics';
+import { currentSnapshot, currentStateApplies, orderComponents } from './current-metrics';
 import { endOfMinute } from './metrics-cache';
 import { reportsReceivedBetween } from './report-tallies';
 import {
@@ -195,6 +195,7 @@ export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
   const selected = { escaped: 0, found: 0, resolved: 0, reopened: 0, reopens: 0, open: 0 };
   const ageCounts = ageBuckets.map(() => 0);
   const perComponent = new Map<string | null, number>();
+  const escapedPerComponent = new Map<string | null, number>();
   for (const row of rows) {
     const escaped = row.origin === 'field' ? row.defects : 0;
     const entry = byRelease.get(row.releaseId) ?? { escaped: 0, found: 0 };
@@ -212,8 +213,9 @@ export function summarizeScope(rows: readonly ScopeSummaryRow[]) {
       selected.open += row.defects;
     }
     perComponent.set(row.component, (perComponent.get(row.component) ?? 0) + row.defects);
+    if (escaped > 0) escapedPerComponent.set(row.component, (escapedPerComponent.get(row.component) ?? 0) + escaped);
   }
-  return { byRelease, selected, ageCounts, perComponent };
+  return { byRelease, selected, ageCounts, perComponent, escapedPerComponent };
 }
 
 /**
@@ -276,8 +278,9 @@ interface MetricsPart {
 interface SnapshotRow {
   summary: ScopeSummaryRow[] | null;
   mttr: { bySeverity: number; byComponent: number; severity: string | null; component: string | null; count: number; totalHours: number | null; medianHours: number | null }[] | null;
-  escaped: { escaped: number; covered: number; ineffective: number; defects: IneffectiveTest[] | null };
-  escapedByComponent: { component: string | null; escaped: number; uncovered: number }[] | null;
+  /** Escaped defects with a covering link, and those whose linked test passed before (the escaped ones are the summary's). */
+  escaped: { covered: number; ineffective: number; defects: IneffectiveTest[] | null };
+  coveredByComponent: { component: string | null; covered: number }[] | null;
   throughput: { week: string; start: string; created: number; resolved: number }[];
   duplicates: { reports: number; defects: number };
 }
@@ -363,12 +366,15 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
     columns: [sql`(select json_agg(mttr) from mttr) as mttr`],
   };
 
+  // Escaped defects are counted by the summary (origin and component are among its keys); this
+  // part adds what needs the links: which escaped defects have a test, and the ineffective ones.
   const escapedPart: MetricsPart = {
     ctes: [
       sql`links as (
       -- covering links at asOf (server/test-management/coverage-definition.ts); each carries the
-      -- defect's release and creation time, so "ineffective" needs no second pass over scope
-      select l.defect_id, l.test_case_id, m.release_id, m.created_at from (${coveringLinks(asOf)}) l
+      -- defect's release, creation time, component and number, so no second pass over scope
+      select l.defect_id, l.test_case_id, m.release_id, m.created_at, m.component, ${fromFacts ? sql`m.number` : sql`null::int`} as number
+      from (${coveringLinks(asOf)}) l
       join scope m on m.defect_id = l.defect_id
       where m.origin = 'field' and m.in_release
     )`,
@@ -383,32 +389,26 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
     )`,
       // linked tests that passed on the defect's release before the defect was found
       sql`ineffective as (
-      select l.defect_id, array_agg(distinct p.key order by p.key) as test_case_keys
+      select l.defect_id, l.number, array_agg(distinct p.key order by p.key) as test_case_keys
       from links l
       join first_passes p on p.test_case_id = l.test_case_id and p.release_id = l.release_id and p.first_passed_at <= l.created_at
-      group by l.defect_id
+      group by l.defect_id, l.number
     )`,
-      sql`escaped as (
-      select m.defect_id, ${fromFacts ? sql`m.number` : sql`null::int`} as number, m.component, m.defect_id in (select defect_id from links) as covered, i.test_case_keys
-      from scope m left join ineffective i on i.defect_id = m.defect_id
-      where m.origin = 'field' and m.in_release
-    )`,
+      sql`covered as (select distinct defect_id, component from links)`,
     ],
     columns: [
       sql`(select json_build_object(
-          'escaped', count(*), 'covered', count(*) filter (where covered), 'ineffective', count(*) filter (where test_case_keys is not null),
+          'covered', (select count(*) from covered), 'ineffective', (select count(*) from ineffective),
           'defects', (select json_agg(json_build_object('defectId', listed.defect_id, 'defectKey', listed.key, 'testCaseKeys', listed.test_case_keys) order by listed.number)
                       from ${fromFacts
                         // the facts carry the number: only the listed defects are looked up for their key
                         ? sql`(select i.defect_id, d.key, i.number, i.test_case_keys
-                               from (select defect_id, number, test_case_keys from escaped where test_case_keys is not null order by number limit ${listLimit}) i
+                               from (select defect_id, number, test_case_keys from ineffective order by number limit ${listLimit}) i
                                join defects d on d.id = i.defect_id)`
-                        : sql`(select e.defect_id, d.key, d.number, e.test_case_keys from escaped e join defects d on d.id = e.defect_id
-                               where e.test_case_keys is not null order by d.number limit ${listLimit})`} listed))
-       from escaped) as escaped`,
-      sql`(select json_agg(json_build_object('component', component, 'escaped', escaped, 'uncovered', uncovered) order by escaped desc, component)
-       from (select component, count(*)::int as escaped, count(*) filter (where not covered)::int as uncovered from escaped group by component) per_component)
-        as escaped_by_component`,
+                        : sql`(select i.defect_id, d.key, d.number, i.test_case_keys from ineffective i join defects d on d.id = i.defect_id
+                               order by d.number limit ${listLimit})`} listed))) as escaped`,
+      sql`(select json_agg(json_build_object('component', component, 'covered', covered))
+       from (select component, count(*)::int as covered from covered group by component) per_component) as covered_by_component`,
     ],
   };
 
@@ -514,7 +514,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       .execute(),
     db.selectFrom('projects').select('settings').where('id', '=', projectId).executeTakeFirstOrThrow(),
   ]);
-  const { byRelease, selected, perComponent, ...scopeAges } = summarizeScope(result.summary ?? []);
+  const { byRelease, selected, perComponent, escapedPerComponent, ...scopeAges } = summarizeScope(result.summary ?? []);
   let { ageCounts } = scopeAges;
   if (result.ageCounts) {
     ageCounts = result.ageCounts;
@@ -546,6 +546,11 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
     componentSizesFromSettings(project.settings),
   );
   const { escaped, duplicates } = result;
+  const coveredPerComponent = new Map((result.coveredByComponent ?? []).map((entry) => [entry.component, entry.covered]));
+  const escapedByComponent = await orderComponents(
+    db,
+    [...escapedPerComponent].map(([name, count]) => ({ component: name, escaped: count, withoutCoverage: ratio(count - (coveredPerComponent.get(name) ?? 0), count) })),
+  );
   return {
     projectId,
     asOf: asOf.toISOString(),
@@ -555,8 +560,8 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       defectLeakage: selectedLeakage,
       defectDetectionPercentage: complement(selectedLeakage),
       leakageByRelease,
-      escapedWithoutCoverage: ratio(escaped.escaped - escaped.covered, escaped.escaped),
-      escapedByComponent: (result.escapedByComponent ?? []).map((row) => ({ component: row.component, escaped: row.escaped, withoutCoverage: ratio(row.uncovered, row.escaped) })),
+      escapedWithoutCoverage: ratio(selected.escaped - escaped.covered, selected.escaped),
+      escapedByComponent,
       ineffectiveTests: { ...ratio(escaped.ineffective, escaped.covered), defects: escaped.defects ?? [] },
       mttr: { overall: toRepairTime(overall), bySeverity, byComponent },
       reopenRate: { ...ratio(selected.reopened, selected.resolved), reopens: selected.reopens },
