@@ -146,39 +146,8 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
       where ${counted('m')} and ${inRelease('m.release_id')} and m.created_at >= ${throughputStart} and m.created_at >= ${windowStart} and m.created_at <= ${windowEnd}
       group by 1
     ),
-    -- entries into done per week: whole UTC days from their kept counts; a day split between two
-    -- weeks (the zone's Monday midnight, or an offset change, inside it) or by an end of the
-    -- range is counted entry by entry
-    days as (
-      select g::date as day, g::timestamp at time zone 'UTC' as day_start, (g::date + 1)::timestamp at time zone 'UTC' - interval '1 microsecond' as day_last
-      from generate_series((${throughputStart}::timestamptz at time zone 'UTC')::date, (${windowEnd}::timestamptz at time zone 'UTC')::date, interval '1 day') g
-    ),
-    day_kinds as (
-      select day, day_start, day_last, date_trunc('week', day_start at time zone ${timeZone}) as week_start,
-        day_start >= ${throughputStart} and day_start >= ${windowStart} and day_last <= ${windowEnd}
-        and date_trunc('week', day_start at time zone ${timeZone}) = date_trunc('week', day_last at time zone ${timeZone})
-        and (day_start at time zone ${timeZone}) - (day_start at time zone 'UTC') = (day_last at time zone ${timeZone}) - (day_last at time zone 'UTC') as whole
-      from days
-    ),
-    resolved_weeks as (
-      select week_start, sum(count)::int as count from (
-        select k.week_start, r.entries as count
-        from day_kinds k join defect_current_resolutions r on r.day = k.day
-        where k.whole and r.project_id = ${projectId} ${component('r.component')} and ${inRelease('r.release_id')}
-        union all
-        select date_trunc('week', e.valid_from at time zone ${timeZone}), 1
-        from day_kinds k cross join lateral (
-          select s.valid_from from defect_states s
-          join defect_current_facts m on m.defect_id = s.defect_id
-          where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
-            and s.valid_from >= k.day_start and s.valid_from <= k.day_last
-            and ${counted('m')} and ${inRelease('m.release_id')} and s.valid_from >= ${throughputStart} and s.valid_from >= ${windowStart} and s.valid_from <= ${windowEnd}
-          offset 0 -- one index range per split day, not a pass over every entry
-        ) e
-        where not k.whole
-      ) entries
-      group by 1
-    )
+    ${sql.join(resolutionWeeks({ ...query, throughputStart, windowStart, windowEnd }, 'resolved_weeks'), sql`,
+    `)}
     select
       (select json_agg(summary) from summary) as summary,
       (select row_to_json(a) from (
@@ -255,6 +224,66 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     duplicates: row.duplicates,
     flow: row.flow,
   };
+}
+
+/** What `resolutionWeeks` counts over: the request's filters and the throughput's range. */
+interface ResolutionRange {
+  projectId: string;
+  timeZone: string;
+  component: string | null;
+  release: { id: string } | null;
+  throughputStart: Date;
+  windowStart: Date;
+  windowEnd: Date;
+}
+
+/**
+ * SQL CTEs (the last one named `name`: week_start, count): the entries into a done status per
+ * week of the zone, in the range, of the defects counted *now* (current facts, not merged, in the
+ * filters). Whole UTC days come from their kept counts (`defect_current_resolutions`); a day split
+ * between two weeks (the zone's Monday midnight, or an offset change, inside it) or by an end of
+ * the range is counted entry by entry. The history path corrects these counts for the defects
+ * changed after its `asOf` (server/metrics/metrics-service.ts).
+ */
+export function resolutionWeeks(range: ResolutionRange, name: string): RawBuilder<unknown>[] {
+  const { projectId, timeZone, release, throughputStart, windowStart, windowEnd } = range;
+  const component = (column: string) => (range.component ? sql`and ${sql.ref(column)} = ${range.component}` : sql``);
+  const inRelease = (column: string) => (release ? sql`${sql.ref(column)} = ${release.id}::uuid` : sql`true`);
+  const days = sql.ref(`${name}_days`);
+  const dayKinds = sql.ref(`${name}_day_kinds`);
+  return [
+    sql`${days} as (
+      select g::date as day, g::timestamp at time zone 'UTC' as day_start, (g::date + 1)::timestamp at time zone 'UTC' - interval '1 microsecond' as day_last
+      from generate_series((${throughputStart}::timestamptz at time zone 'UTC')::date, (${windowEnd}::timestamptz at time zone 'UTC')::date, interval '1 day') g
+    )`,
+    sql`${dayKinds} as (
+      select day, day_start, day_last, date_trunc('week', day_start at time zone ${timeZone}) as week_start,
+        day_start >= ${throughputStart} and day_start >= ${windowStart} and day_last <= ${windowEnd}
+        and date_trunc('week', day_start at time zone ${timeZone}) = date_trunc('week', day_last at time zone ${timeZone})
+        and (day_start at time zone ${timeZone}) - (day_start at time zone 'UTC') = (day_last at time zone ${timeZone}) - (day_last at time zone 'UTC') as whole
+      from ${days}
+    )`,
+    sql`${sql.ref(name)} as (
+      select week_start, sum(count)::int as count from (
+        select k.week_start, r.entries as count
+        from ${dayKinds} k join defect_current_resolutions r on r.day = k.day
+        where k.whole and r.project_id = ${projectId} ${component('r.component')} and ${inRelease('r.release_id')}
+        union all
+        select date_trunc('week', e.valid_from at time zone ${timeZone}), 1
+        from ${dayKinds} k cross join lateral (
+          select s.valid_from from defect_states s
+          join defect_current_facts m on m.defect_id = s.defect_id
+          where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
+            and s.valid_from >= k.day_start and s.valid_from <= k.day_last
+            and m.project_id = ${projectId} and not m.stale and not m.merged ${component('m.component')} and ${inRelease('m.release_id')}
+            and s.valid_from >= ${throughputStart} and s.valid_from >= ${windowStart} and s.valid_from <= ${windowEnd}
+          offset 0 -- one index range per split day, not a pass over every entry
+        ) e
+        where not k.whole
+      ) entries
+      group by 1
+    )`,
+  ];
 }
 
 type MttrCount = Omit<CurrentSnapshot['mttr'][number], 'medianHours'>;

@@ -5,7 +5,7 @@ import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
 import { type OrderableRelease, orderReleases } from '../releases/release-order';
 import { coveringLinks } from '../test-management/coverage-definition';
-import { currentSnapshot, currentStateApplies, orderComponents } from './current-metrics';
+import { currentSnapshot, currentStateApplies, orderComponents, resolutionWeeks } from './current-metrics';
 import { endOfMinute } from './metrics-cache';
 import { reportsReceivedBetween } from './report-tallies';
 import {
@@ -248,6 +248,15 @@ function stateAtAsOf(
   inRelease: (column: string) => RawBuilder<unknown>,
 ): RawBuilder<unknown> {
   return sql`
+    changed as materialized (
+      -- the defects changed after asOf, each with its superseded interval holding asOf: merged
+      -- or not, in the filters or not (the throughput's corrections need every one)
+      select s.defect_id, s.created_at, s.status, s.is_done, s.origin, s.severity, s.component, s.found_in_release_id, s.merged,
+             s.reopen_count, s.resolved_at, s.first_resolved_at
+      from defect_states s
+      where tstzrange(s.valid_from, s.valid_to) @> ${asOf}::timestamptz and s.valid_to < 'infinity' and s.project_id = ${projectId}
+    ),
+    scope as materialized (
       select f.defect_id, f.number, f.created_at, f.status, f.is_done, f.origin, f.severity, f.component, f.release_id,
              f.reopen_count, f.resolved_at, f.first_resolved_at, f.reports, f.first_received_at, f.last_received_at,
              ${inRelease('f.release_id')} as in_release
@@ -260,12 +269,12 @@ function stateAtAsOf(
       -- the facts' copies looked up per interval by key: a plain join let the planner hash all
       -- 100,000 facts for the few hundred intervals of a recent asOf (bench:metrics ?asOf on
       -- PGlite, 2026-12-03: 286 -> 260 ms; OFFSET 0 keeps the subquery from being flattened back)
-      from defect_states s
+      from changed s
       cross join lateral (
         select f.number, f.reports, f.first_received_at, f.last_received_at from defect_current_facts f where f.defect_id = s.defect_id offset 0
       ) f
-      where tstzrange(s.valid_from, s.valid_to) @> ${asOf}::timestamptz and s.valid_to < 'infinity'
-        and s.project_id = ${projectId} and not s.merged ${component('s.component')}`;
+      where not s.merged ${component('s.component')}
+    )`;
 }
 
 /** One part of the metrics statement: the CTEs it adds after `scope` and the columns it selects. */
@@ -325,8 +334,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
   // asks for the history intervals alone (the definition the tests compare it with).
   const fromFacts = options.currentState !== false;
   const scope = fromFacts
-    ? sql`
-    scope as materialized (${stateAtAsOf(projectId, asOf, component, inRelease)})`
+    ? stateAtAsOf(projectId, asOf, component, inRelease)
     : sql`
     scope as materialized (
       select defect_id, created_at, status, is_done, origin, severity, component, found_in_release_id as release_id,
@@ -423,13 +431,41 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
       from scope where in_release and created_at >= ${throughputStart} and ${inWindow('created_at')}
       group by 1
     )`,
-      sql`resolved_weeks as (
+      ...(fromFacts
+        ? [
+            // The entries into done of the defects counted now, from the kept counts, corrected
+            // for the defects changed after asOf: each of their entries in the range is taken
+            // off where it counts now and put back where the defect stood at asOf. Every other
+            // defect counted now stood at asOf as it stands now, and one created after asOf has
+            // no entry in a window that ends by asOf. Replaces a join of every resolution in the
+            // range with the whole scope (bench:metrics, 2026-12-04).
+            ...resolutionWeeks({ projectId, timeZone, component: query.component, release, throughputStart, windowStart, windowEnd }, 'resolved_now'),
+            sql`resolved_changes as (
+      select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start,
+             sum(case when not c.merged ${component('c.component')} and ${inRelease('c.found_in_release_id')} then 1 else 0 end
+               - case when f.project_id = ${projectId} and not f.stale and not f.merged ${component('f.component')} and ${inRelease('f.release_id')} then 1 else 0 end)::int as count
+      from changed c
+      join defect_states s on s.defect_id = c.defect_id
+      left join defect_current_facts f on f.defect_id = c.defect_id
+      where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
+        and s.valid_from >= ${throughputStart} and ${inWindow('s.valid_from')}
+      group by 1
+    )`,
+            sql`resolved_weeks as (
+      select week_start, sum(count)::int as count
+      from (select week_start, count from resolved_now union all select week_start, count from resolved_changes) entries
+      group by 1
+    )`,
+          ]
+        : [
+            sql`resolved_weeks as (
       select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start, count(*)::int as count
       from defect_states s join scope m on m.defect_id = s.defect_id
       where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from and m.in_release
         and s.valid_from >= ${throughputStart} and ${inWindow('s.valid_from')}
       group by 1
     )`,
+          ]),
     ],
     columns: [
       sql`(select json_agg(json_build_object('week', to_char(w.week_start, 'IYYY-"W"IW'), 'start', to_char(w.week_start, 'YYYY-MM-DD'),
