@@ -231,8 +231,9 @@ export function ageBucketOf(createdAt: RawBuilder<unknown>, asOf: Date): RawBuil
 }
 
 /**
- * SQL: every counted defect's state at `asOf` (not merged, in the component filter), read from the
- * current facts where that is the same thing. A defect with no state change after `asOf` (its
+ * SQL, two CTEs: `scope`, every counted defect's state at `asOf` (not merged, in the component
+ * filter), and `changed`, the defects changed after `asOf` (the throughput corrects its kept
+ * counts with them). The scope is read from the current facts where that is the same thing. A defect with no state change after `asOf` (its
  * current interval, which its facts row copies, starts at or before it) stood at `asOf` as it
  * stands now; only a defect changed after `asOf` is read from its history: the interval holding
  * `asOf` is then not its current one (that starts later), so the range of intervals that end after
