@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDependencies } from './app';
-import type { Config } from './config';
+import { type Config, ConfigError } from './config';
 import { databaseTargetFromConfig, openDatabase, type DatabaseHandle } from './db/database';
 import { recordServerUrlInLock } from './db/data-directory-lock';
 import { DatabaseMaintenance } from './db/maintenance';
@@ -46,10 +46,17 @@ export async function startServer(config: Config, logger: Logger, options: { dat
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (error) {
+    // A taken port is the most common first-start failure (another dev server on 3000): say
+    // what to do instead of a stack trace, and let go of the embedded database's folder.
+    if (!options.database) await database.close();
+    throw listenError(error as NodeJS.ErrnoException, config);
+  }
   const address = server.address() as AddressInfo;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${address.port}`;
   if (database.backend === 'pglite' && target.kind === 'pglite' && target.dataDirectory !== 'memory') {
@@ -80,4 +87,19 @@ export async function startServer(config: Config, logger: Logger, options: { dat
       return closing;
     },
   };
+}
+
+/** The error to show when the HTTP server cannot listen: a clear one for a port taken or not allowed. */
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `${config.host}:${config.port}`;
+  if (error.code === 'EADDRINUSE') {
+    return new ConfigError(
+      `Port ${config.port} is already in use (${where}): another Bugloop or another program is listening there. ` +
+        `Stop it, or start on another port: PORT=${config.port + 1} npm start, or bugloop serve --port ${config.port + 1}.`,
+    );
+  }
+  if (error.code === 'EACCES') {
+    return new ConfigError(`Port ${config.port} needs privileges on this machine (${where}; ports below 1024 usually do). Choose another: PORT=3000 npm start.`);
+  }
+  return error;
 }

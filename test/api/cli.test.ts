@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +101,24 @@ describe('bugloop CLI', () => {
     } finally {
       expect(await stop(child)).toBe(0);
     }
+  });
+
+  it('serve: a port already in use is named with what to do, not a stack trace', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const refused = await run(['serve', '--port', String(port)]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`Port ${port} is already in use`);
+      expect(refused.stderr).toContain(`bugloop serve --port ${port + 1}`);
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+    // The embedded database was let go: the next start opens it.
+    const { child } = await serve();
+    expect(await stop(child)).toBe(0);
   });
 
   it('create-project prints the public key and token create prints a token once', async () => {
