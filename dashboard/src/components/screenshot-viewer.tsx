@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import type { ReportAttachment } from '../../../shared/dashboard-api';
 import { formatBytes } from './format';
 
@@ -9,7 +9,9 @@ import { formatBytes } from './format';
 export function ScreenshotViewer(props: { projectId: string; attachment: ReportAttachment; onClose: () => void }) {
   const [zoom, setZoom] = useState<'fit' | number>('fit');
   const url = `/api/v1/projects/${props.projectId}/attachments/${props.attachment.id}`;
-  useEffect(() => {
+  // A layout effect: the key handler is attached as the dialog renders, so a key typed right
+  // after the one that opened it (s, then 2) is not lost before a passive effect would run.
+  useLayoutEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.key === 'Escape') props.onClose();
       else if (event.key === '+' || event.key === '=') setZoom((value) => Math.min(8, (value === 'fit' ? 1 : value) * 1.25));

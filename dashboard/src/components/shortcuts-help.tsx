@@ -1,4 +1,4 @@
-import { useEffect } from 'preact/hooks';
+import { useLayoutEffect } from 'preact/hooks';
 
 const shortcuts: [string, string][] = [
   ['j / k', 'Move down / up in the inbox'],
@@ -13,7 +13,9 @@ const shortcuts: [string, string][] = [
 
 /** The `?` dialog listing every keyboard shortcut. */
 export function ShortcutsHelp(props: { onClose: () => void }) {
-  useEffect(() => {
+  // A layout effect: the key handler is attached as the dialog renders, so a key typed right
+  // after the one that opened it (s, then 2) is not lost before a passive effect would run.
+  useLayoutEffect(() => {
     const onKey = (event: KeyboardEvent) => event.key === 'Escape' && props.onClose();
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);

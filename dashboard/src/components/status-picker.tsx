@@ -1,9 +1,11 @@
-import { useEffect } from 'preact/hooks';
+import { useLayoutEffect } from 'preact/hooks';
 import { type DefectStatus, defectStatusLabels, settableStatuses } from '../../../shared/dashboard-api';
 
 /** The `s` dialog: pick a status with a click or its number key. */
 export function StatusPicker(props: { title: string; current?: DefectStatus; onPick: (status: DefectStatus) => void; onClose: () => void }) {
-  useEffect(() => {
+  // A layout effect: the key handler is attached as the dialog renders, so a key typed right
+  // after the one that opened it (s, then 2) is not lost before a passive effect would run.
+  useLayoutEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.key === 'Escape') props.onClose();
       const index = Number(event.key) - 1;
