@@ -81,9 +81,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
   const repaired = sql.join(repairedStatuses.map((status) => sql`${status}`));
   const component = (column: string) => (query.component ? sql`and ${sql.ref(column)} = ${query.component}` : sql``);
   const inRelease = (column: string) => (release ? sql`${sql.ref(column)} = ${release.id}::uuid` : sql`true`);
-  // counted facts: current, not merged, in the component filter
-  const counted = (alias: string) =>
-    sql`${sql.ref(`${alias}.project_id`)} = ${projectId} and not ${sql.ref(`${alias}.stale`)} and not ${sql.ref(`${alias}.merged`)} ${component(`${alias}.component`)}`;
+  const counted = (alias: string) => countedNow(alias, query);
 
   const ageColumns = ageBucketThresholds.map(
     (days, index) => sql`count(*) filter (where created_at > ${new Date(asOf.getTime() - days * 86_400_000)}::timestamptz)::int as ${sql.ref(`age${index}`)}`,
@@ -120,7 +118,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     links as (
       select l.defect_id, l.test_case_id, m.release_id, m.created_at, m.component, m.number from (${coveringLinks(asOf)}) l
       join defect_current_facts m on m.defect_id = l.defect_id
-      where ${counted('m')} and m.origin = 'field' and ${inRelease('m.release_id')}
+      where ${counted('m')} and m.origin = 'field'
     ),
     first_passes as (
       select r.test_case_id, u.release_id, min(r.created_at) as first_passed_at, min(c.key) as key
@@ -143,7 +141,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
     created_weeks as (
       select date_trunc('week', created_at at time zone ${timeZone}) as week_start, count(*)::int as count
       from defect_current_facts m
-      where ${counted('m')} and ${inRelease('m.release_id')} and m.created_at >= ${throughputStart} and m.created_at >= ${windowStart} and m.created_at <= ${windowEnd}
+      where ${counted('m')} and m.created_at >= ${throughputStart} and m.created_at >= ${windowStart} and m.created_at <= ${windowEnd}
       group by 1
     ),
     ${sql.join(resolutionWeeks({ ...query, throughputStart, windowStart, windowEnd }, 'resolved_weeks'), sql`,
@@ -152,7 +150,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
       (select json_agg(summary) from summary) as summary,
       (select row_to_json(a) from (
         select ${sql.join(ageColumns)} from defect_current_facts m
-        where ${counted('m')} and not m.is_done and ${inRelease('m.release_id')} and m.created_at > ${oldest}::timestamptz
+        where ${counted('m')} and not m.is_done and m.created_at > ${oldest}::timestamptz
       ) a) as ages,
       (select json_agg(mttr_counts) from mttr_counts) as mttr_counts,
       (select json_build_object(
@@ -175,13 +173,13 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
                  -- only for a defect whose bounds straddle an end of the window
                  select ${reportsReceivedBetween('m', sql.ref('m.defect_id'), projectId, windowStart, windowEnd)} as received
                  from defect_current_facts m
-                 where ${counted('m')} and ${inRelease('m.release_id')} and m.reports > 0
+                 where ${counted('m')} and m.reports > 0
                    and m.last_received_at >= ${windowStart} and m.first_received_at <= ${windowEnd}
                ) per_defect) as duplicates,
               (select json_build_object('resolved', count(*)::int, 'reopened', count(*) filter (where reopen_count > 0)::int,
                                         'reopens', coalesce(sum(reopen_count), 0)::int)
                from defect_current_facts m
-               where ${counted('m')} and ${inRelease('m.release_id')} and m.first_resolved_at between ${windowStart} and ${windowEnd}) as flow`}
+               where ${counted('m')} and m.first_resolved_at between ${windowStart} and ${windowEnd}) as flow`}
   `.execute(trx);
   const row = rows[0];
   const summaryRows = row.summary ?? [];
@@ -205,7 +203,7 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
       from (
         select severity, component, extract(epoch from resolved_at - created_at)::float8 / 3600 as hours
         from defect_current_facts m
-        where ${counted('m')} and ${inRelease('m.release_id')} and m.repair_us is not null and m.status in (${repaired})
+        where ${counted('m')} and m.repair_us is not null and m.status in (${repaired})
           and m.resolved_at between ${windowStart} and ${windowEnd}
       ) repaired
       group by grouping sets ((), (severity), (component))
@@ -226,12 +224,29 @@ export async function currentSnapshot(trx: Transaction<Database>, query: Metrics
   };
 }
 
-/** What `resolutionWeeks` counts over: the request's filters and the throughput's range. */
-interface ResolutionRange {
+/** The filters of a metrics request that decide which defects count. */
+interface CountFilters {
   projectId: string;
-  timeZone: string;
   component: string | null;
   release: { id: string } | null;
+}
+
+/**
+ * SQL: whether the facts row `alias` is counted *now* for these filters: current (not stale), not
+ * merged, in the component and release filters. The kept counts (`defect_current_groups`,
+ * `defect_current_resolutions`) are sums over exactly these rows, so every query that reads them,
+ * or corrects them (the history path's throughput), uses this one predicate.
+ */
+export function countedNow(alias: string, filters: CountFilters): RawBuilder<boolean> {
+  const column = (name: string) => sql.ref(`${alias}.${name}`);
+  return sql<boolean>`${column('project_id')} = ${filters.projectId} and not ${column('stale')} and not ${column('merged')}
+    ${filters.component ? sql`and ${column('component')} = ${filters.component}` : sql``}
+    ${filters.release ? sql`and ${column('release_id')} = ${filters.release.id}::uuid` : sql``}`;
+}
+
+/** What `resolutionWeeks` counts over: the request's filters and the throughput's range. */
+interface ResolutionRange extends CountFilters {
+  timeZone: string;
   throughputStart: Date;
   windowStart: Date;
   windowEnd: Date;
@@ -275,7 +290,7 @@ export function resolutionWeeks(range: ResolutionRange, name: string): RawBuilde
           join defect_current_facts m on m.defect_id = s.defect_id
           where s.project_id = ${projectId} and s.is_done and s.resolved_at = s.valid_from
             and s.valid_from >= k.day_start and s.valid_from <= k.day_last
-            and m.project_id = ${projectId} and not m.stale and not m.merged ${component('m.component')} and ${inRelease('m.release_id')}
+            and ${countedNow('m', range)}
             and s.valid_from >= ${throughputStart} and s.valid_from >= ${windowStart} and s.valid_from <= ${windowEnd}
           offset 0 -- one index range per split day, not a pass over every entry
         ) e

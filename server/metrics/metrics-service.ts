@@ -5,7 +5,7 @@ import { AppError } from '../http/app-error';
 import { isUuid } from '../projects/project-service';
 import { type OrderableRelease, orderReleases } from '../releases/release-order';
 import { coveringLinks } from '../test-management/coverage-definition';
-import { currentSnapshot, currentStateApplies, orderComponents, resolutionWeeks } from './current-metrics';
+import { countedNow, currentSnapshot, currentStateApplies, orderComponents, resolutionWeeks } from './current-metrics';
 import { endOfMinute } from './metrics-cache';
 import { reportsReceivedBetween } from './report-tallies';
 import {
@@ -233,14 +233,14 @@ export function ageBucketOf(createdAt: RawBuilder<unknown>, asOf: Date): RawBuil
 /**
  * SQL, two CTEs: `scope`, every counted defect's state at `asOf` (not merged, in the component
  * filter), and `changed`, the defects changed after `asOf` (the throughput corrects its kept
- * counts with them). The scope is read from the current facts where that is the same thing. A defect with no state change after `asOf` (its
- * current interval, which its facts row copies, starts at or before it) stood at `asOf` as it
- * stands now; only a defect changed after `asOf` is read from its history: the interval holding
- * `asOf` is then not its current one (that starts later), so the range of intervals that end after
- * `asOf`, short when `asOf` is recent, finds them all. Together exactly the defects of
- * `defect_states` at `asOf` (a defect's intervals and facts carry its project), with their
- * number and report tally (the facts' copy) beside them; test/db/metrics-current-state.test.ts
- * compares the figures with the intervals' alone.
+ * counts with them). The scope is read from the current facts where that is the same thing. A
+ * defect with no state change after `asOf` (its current interval, which its facts row copies,
+ * starts at or before it) stood at `asOf` as it stands now; only a defect changed after `asOf` is
+ * read from its history: the interval holding `asOf` is then not its current one (that starts
+ * later), so the range of intervals that end after `asOf`, short when `asOf` is recent, finds them
+ * all. Together exactly the defects of `defect_states` at `asOf` (a defect's intervals and facts
+ * carry its project), with their number and report tally (the facts' copy) beside them;
+ * test/db/metrics-current-state.test.ts compares the figures with the intervals' alone.
  */
 function stateAtAsOf(
   projectId: string,
@@ -444,7 +444,7 @@ export async function computeMetrics(db: Kysely<Database>, query: MetricsQuery, 
             sql`resolved_changes as (
       select date_trunc('week', s.valid_from at time zone ${timeZone}) as week_start,
              sum(case when not c.merged ${component('c.component')} and ${inRelease('c.found_in_release_id')} then 1 else 0 end
-               - case when f.project_id = ${projectId} and not f.stale and not f.merged ${component('f.component')} and ${inRelease('f.release_id')} then 1 else 0 end)::int as count
+               - case when ${countedNow('f', { projectId, component: query.component, release })} then 1 else 0 end)::int as count
       from changed c
       join defect_states s on s.defect_id = c.defect_id
       left join defect_current_facts f on f.defect_id = c.defect_id
